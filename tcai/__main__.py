@@ -1,0 +1,5 @@
+"""`python -m tcai`."""
+
+from tcai.cli.main import main
+
+main()

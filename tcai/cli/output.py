@@ -1,0 +1,88 @@
+"""The one way commands talk: data on stdout, everything else on stderr.
+
+`--json` makes a command print exactly one JSON document on stdout and nothing else
+there; tables, progress, hints, warnings and errors go to stderr (tables of data go to
+stdout in human mode, since they are the command's result).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from tcai.errors import TcaiError
+
+
+def _stdout() -> Console:
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+
+
+def _stderr() -> Console:
+    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+
+
+def emit_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def result(line: str) -> None:
+    """A human result line on stdout (e.g. the final ✓ line)."""
+    _stdout().print(line, markup=False)
+
+
+def info(line: str) -> None:
+    _stderr().print(line, markup=False)
+
+
+def warn(line: str) -> None:
+    _stderr().print(f"⚠ {line}", markup=False, style="yellow")
+
+
+def fail(line: str) -> None:
+    _stderr().print(f"✗ {line}", markup=False, style="red")
+
+
+def error(exc: TcaiError) -> None:
+    console = _stderr()
+    console.print(f"error: {exc.message}", markup=False, style="red")
+    for detail in exc.details:
+        console.print(f"  {detail}", markup=False)
+
+
+def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
+    grid = Table(title=title, show_edge=False, header_style="bold")
+    for column in columns:
+        grid.add_column(column, overflow="fold")
+    for row in rows:
+        grid.add_row(*("" if v is None else str(v) for v in row))
+    _stdout().print(grid)
+
+
+@contextmanager
+def progress(total: int, label: str, *, enabled: bool) -> Iterator[Any]:
+    """A Rich progress bar on an interactive stderr; a no-op advance() otherwise."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda _name="": None
+        return
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[item]}"),
+        console=_stderr(),
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task(label, total=total, item="")
+
+        def advance(name: str = "") -> None:
+            bar.update(task, advance=1, item=name)
+
+        yield advance

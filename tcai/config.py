@@ -1,0 +1,249 @@
+"""Settings: every variable of SPEC §2, read once, validated, passed down.
+
+`load_settings()` is the only place tcai reads the environment (and an optional `.env`
+file). It reports every problem at once as `ConfigError.details`, one line per variable,
+and never puts a secret's value in a message. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from tcai.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite:///./tcai.db"
+MIN_SECRET_LENGTH = 32
+SECRET_FIELDS = ("openai_api_key", "session_secret", "widget_secret", "widget_secret_previous")
+
+# Lower-cased fragments that mark a value someone meant to replace.
+_PLACEHOLDER_FRAGMENTS = (
+    "changeme",
+    "change-me",
+    "change_me",
+    "placeholder",
+    "replace",
+    "your-secret",
+    "your_secret",
+    "yoursecret",
+    "example",
+    "dummy",
+    "insecure",
+    "xxxx",
+    "secret",
+    "password",
+    "default",
+    "todo",
+)
+
+Env = Literal["development", "production", "test"]
+_ENV_ALIASES = {
+    "development": "development",
+    "dev": "development",
+    "production": "production",
+    "prod": "production",
+    "test": "test",
+    "testing": "test",
+}
+_ORIGIN = re.compile(
+    r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$|^https?://\[[0-9A-Fa-f:]+\](:\d{1,5})?$"
+)
+
+
+def is_placeholder_secret(value: str) -> bool:
+    lowered = value.lower()
+    if any(fragment in lowered for fragment in _PLACEHOLDER_FRAGMENTS):
+        return True
+    return len(set(value)) < 10  # "aaaa…", "abcabc…": long but guessable
+
+
+def normalise_database_url(url: str) -> str:
+    """Map the URL forms operators paste to the drivers tcai uses (psycopg 3, sqlite3)."""
+    url = url.strip()
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError("must look like sqlite:///path/to/tcai.db or postgresql://user@host/db")
+    scheme = scheme.lower()
+    if scheme in ("postgres", "postgresql", "postgresql+psycopg"):
+        return f"postgresql+psycopg://{rest}"
+    if scheme in ("sqlite", "sqlite+pysqlite"):
+        return f"sqlite://{rest}"
+    raise ValueError(
+        f"unsupported scheme '{scheme}'; use sqlite:///path/to/tcai.db or postgresql://…"
+    )
+
+
+def parse_origin(value: str) -> str:
+    origin = value.strip().rstrip("/")
+    if not _ORIGIN.match(origin):
+        raise ValueError(f"'{origin}' is not an origin like https://www.example.com")
+    parts = urlsplit(origin)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
+class Settings(BaseSettings):
+    """The validated configuration. Field order matters: `tcai_env` is checked first so
+    the other validators can apply the production rules."""
+
+    model_config = SettingsConfigDict(
+        extra="ignore", case_sensitive=False, frozen=True, validate_default=True
+    )
+
+    tcai_env: Env = Field(
+        default="development", validation_alias=AliasChoices("TCAI_ENV", "NODE_ENV")
+    )
+    database_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    llm_timeout_ms: Annotated[int, Field(ge=100, le=120_000)] = 4500
+    session_secret: SecretStr | None = None
+    widget_secret: SecretStr | None = None
+    widget_secret_previous: SecretStr | None = None
+    widget_allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    session_idle_timeout_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 30
+    login_max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
+    login_lockout_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 15
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    log_dir: Path = Path("logs")
+    demo_safe_mode: bool = False
+    request_timeout_ms: Annotated[int, Field(ge=1000, le=600_000)] = 30_000
+    port: Annotated[int, Field(ge=1, le=65535)] = 5000
+    host: str = "127.0.0.1"
+
+    @property
+    def is_production(self) -> bool:
+        return self.tcai_env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return (self.database_url or "").startswith("sqlite")
+
+    @field_validator("tcai_env", mode="before")
+    @classmethod
+    def _env_alias(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            normalised = _ENV_ALIASES.get(value.strip().lower())
+            if normalised is None:
+                raise ValueError("must be development, production or test")
+            return normalised
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _database_url(cls, value: str | None, info: ValidationInfo) -> str:
+        if not value or not value.strip():
+            if info.data.get("tcai_env") == "production":
+                raise ValueError("required in production; set it to postgresql://user@host/db")
+            value = DEFAULT_DATABASE_URL
+        return normalise_database_url(value)
+
+    @field_validator("openai_api_key", "widget_secret_previous", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("openai_base_url", mode="after")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http(s) URL such as http://127.0.0.1:8080/v1")
+        return value.strip().rstrip("/")
+
+    @field_validator("session_secret", "widget_secret", mode="before")
+    @classmethod
+    def _blank_secret(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("session_secret", "widget_secret", "widget_secret_previous", mode="after")
+    @classmethod
+    def _secret_rules(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        production = info.data.get("tcai_env") == "production"
+        hint = "run `tcai init` in a fresh directory for a .env with new secrets"
+        if value is None:
+            if production and info.field_name != "widget_secret_previous":
+                raise ValueError(f"required in production; {hint}")
+            return None
+        secret = value.get_secret_value()
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_SECRET_LENGTH} characters (has {len(secret)}); {hint}"
+            )
+        if production and is_placeholder_secret(secret):
+            raise ValueError(f"looks like a placeholder, refused in production; {hint}")
+        return value
+
+    @field_validator("widget_allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [item for item in value.split(",") if item.strip()]
+        if isinstance(value, (list, tuple)):
+            return tuple(parse_origin(str(item)) for item in value)
+        return value
+
+    def public_view(self) -> dict[str, Any]:
+        """Every variable by its environment name, secrets masked."""
+        view: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name in SECRET_FIELDS:
+                value = None if value is None else "********"
+            elif isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = ",".join(value)
+            view[name.upper()] = value
+        return view
+
+
+def _problem_line(error: Mapping[str, Any]) -> str:
+    loc = error.get("loc") or ("configuration",)
+    name = str(loc[0]).upper()
+    message = str(error.get("msg", "invalid value"))
+    message = message.removeprefix("Value error, ")
+    return f"{name}: {message}"
+
+
+def load_settings(env_file: Path | None = Path(".env")) -> Settings:
+    """Read the environment (and `env_file` when it exists) into validated settings.
+
+    Raises `ConfigError` listing every invalid variable; values never appear in it."""
+    kwargs: dict[str, Any] = {}
+    if env_file is not None and env_file.is_file():
+        kwargs["_env_file"] = env_file
+    try:
+        return Settings(**kwargs)
+    except ValidationError as exc:
+        lines = sorted({_problem_line(e) for e in exc.errors(include_input=False)})
+        raise ConfigError(f"the configuration has {len(lines)} problem(s)", details=lines) from None
+
+
+def new_secret() -> str:
+    """A fresh secret of 64 URL-safe characters that no placeholder rule refuses."""
+    while True:
+        candidate = secrets.token_urlsafe(48)
+        if not is_placeholder_secret(candidate):
+            return candidate

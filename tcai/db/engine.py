@@ -1,0 +1,122 @@
+"""Engines and sessions for SQLite (the embedded default) and PostgreSQL.
+
+SQLite gets WAL, `synchronous=NORMAL`, a busy timeout, foreign keys and `BEGIN IMMEDIATE`
+for every transaction: in WAL mode a deferred transaction that reads and then writes
+fails with SQLITE_BUSY when another process committed in between, and no busy timeout
+helps; taking the write lock up front makes concurrent CLI runs queue instead of fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlmodel import Session
+
+from tcai.errors import DatabaseUnavailable
+
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+PG_CONNECT_TIMEOUT_S = 5
+
+
+def describe_url(url: str) -> str:
+    """Where a database lives, for messages: host:port/db or the file path. No password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"SQLite file {parsed.database or ':memory:'}"
+    host = parsed.host or "localhost"
+    port = parsed.port or 5432
+    return f"PostgreSQL at {host}:{port}/{parsed.database or ''}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see module doc)
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """A sync engine for `url` (already normalised by the settings)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            parent = Path(database).expanduser().resolve().parent
+            if not parent.is_dir():
+                raise DatabaseUnavailable(
+                    f"cannot open {describe_url(url)}: folder {parent} does not exist; "
+                    "create it or change DATABASE_URL"
+                )
+        engine = sa.create_engine(url, echo=echo, connect_args={"timeout": 15})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return sa.create_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_timeout=5,
+        connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
+    )
+
+
+def unavailable(url: str, exc: BaseException) -> DatabaseUnavailable:
+    reason = str(getattr(exc, "orig", exc) or exc).strip().splitlines()
+    first = reason[0] if reason else type(exc).__name__
+    return DatabaseUnavailable(
+        f"cannot reach {describe_url(url)} ({first}); check DATABASE_URL and that the "
+        "server is running"
+    )
+
+
+def check_connection(engine: Engine) -> None:
+    """Raise `DatabaseUnavailable` naming the host and port when the database is down."""
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except (OperationalError, DBAPIError) as exc:
+        raise unavailable(engine.url.render_as_string(hide_password=True), exc) from None
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One unit of work: commits on success, rolls back on any error, always closes."""
+    try:
+        session = Session(engine, expire_on_commit=False)
+    except OperationalError as exc:  # pragma: no cover - connect is lazy
+        raise unavailable(str(engine.url), exc) from None
+    try:
+        yield session
+        session.commit()
+    except OperationalError as exc:
+        session.rollback()
+        if _is_connection_error(exc):
+            raise unavailable(engine.url.render_as_string(hide_password=True), exc) from None
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _is_connection_error(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    return any(
+        marker in text
+        for marker in ("connection", "could not connect", "unable to open", "timeout expired")
+    )

@@ -1,0 +1,1 @@
+"""Industry templates: the typed schema, loading files, storing and validating rows."""
