@@ -283,7 +283,10 @@ def validate_stored(
                     "stored document was changed outside `tcai templates seed`; re-seed",
                 )
             )
-        report.problems.extend(check_template(template, policy))
+        report.problems.extend(
+            Problem(row.template_id, p.field, p.message, p.severity)
+            for p in check_template(template, policy)
+        )
     for dup in _duplicates(r.key for r in active):
         report.problems.append(Problem(dup, "key", "more than one active template has this key"))
     present = {r.template_id for r in active}
