@@ -78,3 +78,10 @@ def test_cli_list_and_show(cli, seeded) -> None:  # type: ignore[no-untyped-def]
     missing = cli("templates", "show", "x")
     assert missing.exit_code == 1
     assert missing.stderr.strip() == "error: no template 'x'; see tcai templates list"
+
+
+def test_cli_suggest_refuses_empty_and_oversized_text(cli, seeded) -> None:  # type: ignore[no-untyped-def]
+    for text in ("   ", "barber " * 400):
+        result = cli("templates", "suggest", text)
+        assert result.exit_code == 2
+        assert "1 to 2000 characters" in result.stderr

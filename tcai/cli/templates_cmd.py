@@ -11,7 +11,7 @@ from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import DryRunOpt, JsonOpt
 from tcai.db.engine import session_scope
-from tcai.errors import NotFound
+from tcai.errors import NotFound, UsageError
 from tcai.templates.describe import describe
 from tcai.templates.files import load_template_files
 from tcai.templates.schema import Template
@@ -26,6 +26,8 @@ from tcai.templates.suggest import suggest
 from tcai.templates.validation import ValidationReport, validate_files, validate_stored
 
 app = typer.Typer(help="Industry templates: seed, validate, browse.", no_args_is_help=True)
+
+MAX_DESCRIPTION = 2000
 
 DirOpt = Annotated[
     Path | None,
@@ -146,6 +148,8 @@ def suggest_command(
     limit: Annotated[int, typer.Option("--limit", min=1, max=17)] = 3,
 ) -> None:
     """Suggest templates for a business description, best match first."""
+    if not description.strip() or len(description) > MAX_DESCRIPTION:
+        raise UsageError(f"describe the business in 1 to {MAX_DESCRIPTION} characters")
     with session_scope(state(ctx).migrated_engine()) as session:
         active = [
             (row.display_order, Template.model_validate(row.document))
