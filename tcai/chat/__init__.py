@@ -1,0 +1,1 @@
+"""The chat engine: one pipeline for every visitor message (SPEC §6)."""

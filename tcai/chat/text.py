@@ -1,0 +1,39 @@
+"""Text normalisation shared by matching rules (crisis, FAQ, booking intent, suggest).
+
+`normalise` lower-cases, folds accents ("recaída" = "recaida"), drops apostrophes
+("don't" = "dont") and turns every other non-alphanumeric run into one space, so rules
+match whole words and phrases regardless of case and punctuation.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_APOSTROPHES = re.compile(r"['’‘`´ʼ]")
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def fold_accents(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def normalise(text: str) -> str:
+    """'I DON'T want to live—anymore!' → 'i dont want to live anymore'."""
+    folded = fold_accents(text.lower())
+    folded = _APOSTROPHES.sub("", folded)
+    return _NON_WORD.sub(" ", folded).strip()
+
+
+def words(text: str) -> list[str]:
+    normalised = normalise(text)
+    return normalised.split() if normalised else []
+
+
+def contains_phrase(haystack: str, phrase: str) -> bool:
+    """Whole-word/phrase containment on normalised text (both sides normalised here)."""
+    needle = normalise(phrase)
+    if not needle:
+        return False
+    return f" {needle} " in f" {normalise(haystack)} "
