@@ -78,3 +78,17 @@ class MigrationRequired(TcaiError):
     exit_code = 1
     http_status = 503
     code = "migration_required"
+
+
+class Forbidden(TcaiError):
+    exit_code = 1
+    http_status = 403
+    code = "forbidden"
+
+
+class InvalidMessage(TcaiError):
+    """A chat request that breaks the message or session-id rules (SPEC §6 step 1)."""
+
+    exit_code = 2
+    http_status = 400
+    code = "invalid_message"

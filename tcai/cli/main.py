@@ -18,6 +18,9 @@ from typer.core import TyperGroup
 
 from tcai import __version__
 from tcai.cli import output
+from tcai.cli.bots_cmd import app as bots_app
+from tcai.cli.chat_cmd import chat_command
+from tcai.cli.clients_cmd import app as clients_app
 from tcai.cli.config_cmd import app as config_app
 from tcai.cli.context import state
 from tcai.cli.db_cmd import app as db_app
@@ -83,6 +86,9 @@ def root(
 app.command("init", help="Create or upgrade the database; write a .env with fresh secrets.")(
     init_command
 )
+app.command("chat", help="Talk to a bot from the terminal (offline in facts mode).")(chat_command)
+app.add_typer(clients_app, name="clients")
+app.add_typer(bots_app, name="bots")
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(templates_app, name="templates")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from tcai.checks import CheckReport
 from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import DryRunOpt, JsonOpt
 from tcai.db.engine import session_scope
 from tcai.errors import NotFound, UsageError
+from tcai.smoke import run_smoke
+from tcai.sweep import run_sweep
 from tcai.templates.describe import describe
 from tcai.templates.files import load_template_files
 from tcai.templates.schema import Template
@@ -179,3 +183,54 @@ def suggest_command(
             )
     if not ranked:
         raise NotFound(f"no template matches '{description}'; see tcai templates list")
+
+
+def _render_checks(report: CheckReport, json_: bool, success: str) -> None:
+    if json_:
+        output.emit_json(report.as_dict())
+    else:
+        for item in report.failed:
+            output.fail(f"{item.name}: {item.message}")
+        summary = report.as_dict()
+        output.info(f"{summary['total']} checks in {report.seconds:.1f} s")
+        output.result(
+            success if report.ok else f"✗ {summary['failed']} of {summary['total']} checks FAILED"
+        )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("smoke")
+def smoke(
+    ctx: typer.Context,
+    json_: JsonOpt = False,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Just these templates.")] = None,
+) -> None:
+    """Provision a throw-away client per template and run scripted chats (offline and stub LLM)."""
+    cli = state(ctx)
+    engine = cli.migrated_engine()
+    with output.progress(17, "smoke", enabled=not json_) as advance:
+        report = asyncio.run(run_smoke(cli.settings, engine, only=only or (), on_progress=advance))
+    count = len({item.name.split(":")[0] for item in report.items})
+    _render_checks(report, json_, f"✓ ALL {count} TEMPLATES PASSED SMOKE TEST")
+
+
+@app.command("sweep")
+def sweep(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """The industry matrix: booking links and decisions, references, crisis, payment freedom."""
+    with session_scope(state(ctx).migrated_engine()) as session:
+        templates = [
+            Template.model_validate(r.document) for r in stored_templates(session) if r.is_active
+        ]
+    report = run_sweep(templates)
+    if json_:
+        output.emit_json(report.as_dict())
+    else:
+        for item in report.failed:
+            output.fail(f"{item.name}: {item.message}")
+        summary = report.as_dict()
+        output.result(f"Total tests: {summary['total']}")
+        output.result(f"Passed: {summary['passed']}")
+        output.result(f"Failed: {summary['failed']}")
+    if not report.ok:
+        raise typer.Exit(1)

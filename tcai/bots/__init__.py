@@ -1,0 +1,1 @@
+"""Bots: their configuration document, look-ups and changes."""

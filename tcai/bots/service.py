@@ -1,0 +1,331 @@
+"""Bots and clients: look-ups, summaries and audited configuration changes.
+
+`change_bot` is the one way a bot's settings change: `key=value` assignments (each key a
+row of `SETTERS`) and/or a partial document merged into the config, validated as a
+whole, `config_version` bumped, a cache signal raised and an audit row written, all in
+one transaction.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from tcai.audit import record_audit
+from tcai.bots.config import WEEKDAYS, BotConfig, check_timezone, parse_span
+from tcai.chat.contacts import normalise_email, normalise_phone
+from tcai.config import parse_origin
+from tcai.db.engine import session_scope
+from tcai.db.models import Bot, CacheSignal, Workspace
+from tcai.db.types import utcnow
+from tcai.errors import InvalidInput, NotFound, UsageError
+from tcai.provisioning import check_booking_url, check_provider, check_website
+from tcai.templates.files import format_loc
+
+BOTS_SIGNAL = "bots"
+
+
+def get_bot(session: Session, bot_id: str) -> tuple[Bot, Workspace]:
+    row = session.exec(
+        select(Bot, Workspace).join(Workspace).where(col(Bot.bot_id) == bot_id.strip())
+    ).first()
+    if row is None:
+        raise NotFound(f"no bot '{bot_id}'; see tcai bots list")
+    return row[0], row[1]
+
+
+def bot_summary(bot: Bot, workspace: Workspace) -> dict[str, Any]:
+    return {
+        "bot_id": bot.bot_id,
+        "client_id": workspace.slug,
+        "name": bot.name,
+        "status": bot.status,
+        "template_id": bot.template_id,
+        "config_version": bot.config_version,
+        "allowed_origins": list(bot.allowed_origins or []),
+        "paused_reason": bot.paused_reason,
+        "workspace_status": workspace.status,
+        "plan": workspace.plan,
+    }
+
+
+def list_bots(session: Session, client_id: str | None = None) -> list[dict[str, Any]]:
+    query = select(Bot, Workspace).join(Workspace).order_by(col(Workspace.slug), col(Bot.bot_id))
+    if client_id:
+        query = query.where(Workspace.slug == client_id)
+    return [bot_summary(bot, ws) for bot, ws in session.exec(query)]
+
+
+def list_clients(session: Session) -> list[dict[str, Any]]:
+    counts: dict[int | None, int] = dict(
+        session.exec(
+            select(col(Bot.workspace_id), sa.func.count()).group_by(col(Bot.workspace_id))
+        ).all()
+    )
+    return [
+        {
+            "client_id": ws.slug,
+            "name": ws.name,
+            "plan": ws.plan,
+            "status": ws.status,
+            "timezone": ws.timezone,
+            "bots": counts.get(ws.id, 0),
+            "created_at": ws.created_at.isoformat(),
+        }
+        for ws in session.exec(select(Workspace).order_by(col(Workspace.slug)))
+    ]
+
+
+def raise_signal(session: Session, name: str = BOTS_SIGNAL) -> None:
+    """Bump a cache version other processes compare (atomic upsert)."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(CacheSignal.__table__).values(name=name, version=1, updated_at=utcnow())  # type: ignore[attr-defined]
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["name"],
+            set_={"version": CacheSignal.__table__.c.version + 1, "updated_at": utcnow()},  # type: ignore[attr-defined]
+        )
+    )
+
+
+# ---- key=value settings -------------------------------------------------------------
+
+Doc = dict[str, Any]
+Setter = Callable[[Doc, str, str], None]
+
+
+def _set_in(path: tuple[str, ...], convert: Callable[[str], Any]) -> Setter:
+    def setter(doc: Doc, _key: str, value: str) -> None:
+        node = doc
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = None if value == "" else convert(value)
+
+    return setter
+
+
+def _phone(value: str) -> str:
+    phone = normalise_phone(value)
+    if phone is None:
+        raise ValueError(f"'{value}' is not a valid phone number")
+    return phone
+
+
+def _email(value: str) -> str:
+    email = normalise_email(value)
+    if email is None:
+        raise ValueError(f"'{value}' is not a usable e-mail address")
+    return email
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _list(convert: Callable[[str], Any]) -> Callable[[str], list[Any]]:
+    return lambda value: [convert(v.strip()) for v in value.split(",") if v.strip()]
+
+
+def _webhook(value: str) -> str:
+    url = check_website(value)
+    if not url.startswith("https://"):
+        raise ValueError("webhooks must use https")
+    return url
+
+
+def _secret(value: str) -> str:
+    if len(value) < 16:
+        raise ValueError("must be at least 16 characters")
+    return value
+
+
+def _booking_url(value: str) -> str:
+    return check_booking_url(value)[0]
+
+
+def _hours(doc: Doc, key: str, value: str) -> None:
+    day = key.split(".", 1)[1]
+    if day not in WEEKDAYS:
+        raise ValueError(f"unknown day '{day}'; use one of {', '.join(WEEKDAYS)}")
+    spans = [] if value.strip().lower() in ("closed", "") else _list(str)(value)
+    for span in spans:
+        parse_span(span)
+    doc.setdefault("business", {}).setdefault("hours", {})[day] = spans
+
+
+def _service_url(doc: Doc, key: str, value: str) -> None:
+    service = key.split(".", 1)[1].strip()
+    if not service:
+        raise ValueError("name the service: service_url.<Service Name>=https://...")
+    urls = doc.setdefault("booking", {}).setdefault("service_urls", {})
+    if value == "":
+        urls.pop(service, None)
+    else:
+        urls[service] = _booking_url(value)
+
+
+SETTERS: dict[str, Setter] = {
+    "name": _set_in(("business", "name"), str),
+    "phone": _set_in(("business", "phone"), _phone),
+    "email": _set_in(("business", "email"), _email),
+    "address": _set_in(("business", "address"), str),
+    "website": _set_in(("business", "website"), check_website),
+    "timezone": _set_in(("business", "timezone"), check_timezone),
+    "booking_url": _set_in(("booking", "url"), _booking_url),
+    "booking_provider": _set_in(("booking", "provider"), check_provider),
+    "behavior_preset": _set_in(("behavior_preset",), str),
+    "lead_capture": _set_in(("lead_capture",), _bool),
+    "after_hours_message": _set_in(("after_hours_message",), str),
+    "after_hours_mode": _set_in(("after_hours_mode",), str),
+    "crisis_keywords": _set_in(("crisis_keywords",), _list(str)),
+    "webhook_url": _set_in(("webhook_url",), _webhook),
+    "webhook_secret": _set_in(("webhook_secret",), _secret),
+    "notify_emails": _set_in(("notify_emails",), _list(_email)),
+    "primary_color": _set_in(("widget", "primary_color"), str),
+    "welcome_message": _set_in(("widget", "welcome_message"), str),
+    "position": _set_in(("widget", "position"), str),
+}
+PREFIX_SETTERS: dict[str, Setter] = {"hours.": _hours, "service_url.": _service_url}
+COLUMN_SETTINGS = ("allowed_origins",)
+
+
+def settable_keys() -> list[str]:
+    return [*SETTERS, *(f"{p}<...>" for p in PREFIX_SETTERS), *COLUMN_SETTINGS]
+
+
+def _deep_merge(base: Doc, patch: Doc) -> Doc:
+    merged = dict(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+@dataclass(frozen=True)
+class BotChange:
+    bot_id: str
+    config_version: int
+    changed: tuple[str, ...]
+
+
+def _diff(before: Doc, after: Doc, prefix: str = "") -> list[str]:
+    keys = sorted(set(before) | set(after))
+    out: list[str] = []
+    for key in keys:
+        path = f"{prefix}{key}"
+        old, new = before.get(key), after.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            out.extend(_diff(old, new, path + "."))
+        elif old != new:
+            out.append(path)
+    return out
+
+
+def apply_assignments(document: Doc, assignments: list[str]) -> tuple[Doc, list[str] | None]:
+    """Apply `key=value` pairs to a copy of `document`; origins are returned apart."""
+    doc: Doc = copy.deepcopy(document)
+    origins: list[str] | None = None
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"'{assignment}' is not key=value; keys: {', '.join(settable_keys())}")
+        try:
+            if key == "allowed_origins":
+                origins = sorted(set(_list(parse_origin)(value)))
+            elif key in SETTERS:
+                SETTERS[key](doc, key, value)
+            elif prefix := next((p for p in PREFIX_SETTERS if key.startswith(p)), None):
+                PREFIX_SETTERS[prefix](doc, key, value)
+            else:
+                raise UsageError(f"unknown setting '{key}'; keys: {', '.join(settable_keys())}")
+        except ValueError as exc:
+            raise InvalidInput(f"{key}: {exc}") from None
+    return doc, origins
+
+
+def change_bot(
+    engine: Engine,
+    bot_id: str,
+    *,
+    assignments: list[str] | None = None,
+    patch: Doc | None = None,
+    actor: str = "cli",
+    reason: str | None = None,
+) -> BotChange:
+    with session_scope(engine) as session:
+        bot, workspace = get_bot(session, bot_id)
+        before_doc: Doc = copy.deepcopy(bot.config)
+        doc = _deep_merge(before_doc, patch or {})
+        if "template" in (patch or {}):
+            raise InvalidInput("the template snapshot cannot be edited; provision a new bot")
+        doc, origins = apply_assignments(doc, assignments or [])
+        try:
+            config = BotConfig.model_validate(doc)
+        except ValidationError as exc:
+            lines = [f"{format_loc(e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)]
+            raise InvalidInput(
+                "the new settings are invalid; nothing changed", details=lines
+            ) from None
+        after_doc = config.model_dump(mode="json")
+        changed = _diff(before_doc, after_doc)
+        if origins is not None and origins != list(bot.allowed_origins or []):
+            changed.append("allowed_origins")
+        if not changed:
+            return BotChange(bot.bot_id, bot.config_version, ())
+        before_view = {
+            "config": BotConfig.model_validate(before_doc).public_dict(),
+            "allowed_origins": list(bot.allowed_origins or []),
+        }
+        bot.config = after_doc
+        if origins is not None:
+            bot.allowed_origins = origins
+        bot.config_version += 1
+        bot.updated_at = utcnow()
+        session.add(bot)
+        raise_signal(session)
+        record_audit(
+            session,
+            actor=actor,
+            action="bot.update",
+            target=bot.bot_id,
+            workspace_id=workspace.id,
+            before={k: _pick(before_view, k) for k in changed},
+            after={
+                k: _pick(
+                    {
+                        "config": config.public_dict(),
+                        "allowed_origins": list(bot.allowed_origins or []),
+                    },
+                    k,
+                )
+                for k in changed
+            },
+            reason=reason,
+        )
+        return BotChange(bot.bot_id, bot.config_version, tuple(changed))
+
+
+def _pick(view: Doc, path: str) -> Any:
+    node: Any = view if path == "allowed_origins" else view["config"]
+    for part in path.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node

@@ -1,0 +1,105 @@
+"""The booking decision: redirect to a safe external page, or ask the team to call back.
+
+Order of preference for an external bot: the booking link of a service the visitor
+named, then the bot's booking link, then an appointment type's own link. Each candidate
+must pass `classify_booking_url` (https, no credentials, not a payment page) and must
+not be a placeholder. With none left — or for an internal bot — the decision is the
+template's failsafe pivot: an internal appointment request and a follow-up promise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from tcai.bots.config import BotConfig
+from tcai.chat.text import contains_phrase
+from tcai.providers import classify_booking_url
+from tcai.templates.schema import AppointmentType
+
+
+@dataclass(frozen=True)
+class BookingDecision:
+    handling: Literal["external", "internal"]
+    appointment_type: str
+    label: str
+    url: str | None = None
+    provider: str | None = None
+    reason: str = ""
+    service: str | None = None
+
+
+def _usable(url: str | None) -> tuple[bool, str | None]:
+    if not url:
+        return False, None
+    verdict = classify_booking_url(url)
+    return verdict.ok and not verdict.placeholder, verdict.provider
+
+
+def _primary_type(config: BotConfig) -> AppointmentType | None:
+    booking = config.template.booking
+    primary = next((c for c in booking.ctas if c.kind == "primary"), None)
+    if primary and primary.appointment_type:
+        return config.template.get_appointment_type(primary.appointment_type)
+    return None
+
+
+def _named_service(config: BotConfig, text: str) -> str | None:
+    names = [*config.booking.service_urls, *(item.name for item in config.template.catalog)]
+    names += [service.name for service in config.services]
+    # Longest name first, so "Haircut + Beard Combo" wins over "Haircut".
+    for name in sorted(names, key=len, reverse=True):
+        if contains_phrase(text, name):
+            return name
+    return None
+
+
+def decide_booking(config: BotConfig, text: str = "") -> BookingDecision:
+    booking = config.template.booking
+    primary = _primary_type(config)
+    pivot_id = booking.failsafe.pivot_appointment_type
+    pivot = config.template.get_appointment_type(pivot_id)
+    pivot_label = pivot.label if pivot else "Request a callback"
+    service = _named_service(config, text) if text else None
+
+    if booking.mode == "internal":
+        chosen = primary if primary and primary.mode == "internal" else pivot
+        return BookingDecision(
+            "internal",
+            chosen.id if chosen else pivot_id,
+            chosen.label if chosen else pivot_label,
+            reason="internal booking",
+            service=service,
+        )
+
+    candidates: list[tuple[str | None, str]] = []
+    if service:
+        candidates.append((config.booking.service_urls.get(service), f"service '{service}'"))
+        item = next((c for c in config.template.catalog if c.name == service), None)
+        if item is not None:
+            candidates.append((item.booking_url, f"catalogue item '{service}'"))
+    candidates.append((config.booking.url, "the bot's booking link"))
+    if primary is not None:
+        candidates.append((primary.external_url_override, f"appointment type '{primary.id}'"))
+    candidates.append((booking.booking_url, "the template's booking link"))
+
+    label = primary.label if primary else "Book now"
+    for url, source in candidates:
+        ok, provider = _usable(url)
+        if ok and url:
+            return BookingDecision(
+                "external",
+                primary.id if primary else pivot_id,
+                label,
+                url=url.strip(),
+                provider=provider or config.booking.provider,
+                reason=f"redirect via {source}",
+                service=service,
+            )
+    return BookingDecision(
+        "internal",
+        pivot_id,
+        pivot_label,
+        reason="no valid external booking link: failsafe pivot to an internal request",
+        service=service,
+    )

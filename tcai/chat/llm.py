@@ -1,0 +1,172 @@
+"""The LLM call: the official openai SDK inside tcai's time budget.
+
+The SDK's defaults (600 s read timeout, 2 retries) would blow the 5 s promise of
+`/api/chat`, so the client is built with `max_retries=0` and every call runs under one
+deadline (`LLM_TIMEOUT_MS`): at most one retry, and only while time is left. For a
+streamed answer the deadline bounds the first token and `STREAM_CAP_S` the whole answer;
+once text has reached the visitor there is no retry. Every failure is an `LlmFailure`,
+which the pipeline turns into the failsafe answer — never into an error message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+
+from tcai.config import Settings
+
+STREAM_CAP_S = 30.0
+MAX_TOKENS = 500
+MAX_REPLY_CHARS = 2000
+MIN_RETRY_BUDGET_S = 0.5
+
+ChunkSink = Callable[[str], Awaitable[None]]
+
+
+class LlmFailure(Exception):
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class LlmAnswer:
+    text: str
+    streamed: bool
+    attempts: int
+
+
+def make_llm_client(settings: Settings) -> AsyncOpenAI | None:
+    """One client per process; None (facts mode) when no API key is configured."""
+    if settings.openai_api_key is None:
+        return None
+    return AsyncOpenAI(
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=settings.openai_base_url,
+        max_retries=0,
+        timeout=settings.llm_timeout_ms / 1000,
+    )
+
+
+def _classify(exc: BaseException) -> LlmFailure:
+    if isinstance(exc, (TimeoutError, openai.APITimeoutError)):
+        return LlmFailure("timeout")
+    if isinstance(exc, openai.RateLimitError):
+        return LlmFailure("rate_limited")
+    if isinstance(exc, openai.APIStatusError):
+        return LlmFailure("status", str(exc.status_code))
+    if isinstance(exc, openai.APIConnectionError):
+        return LlmFailure("connection")
+    return LlmFailure("garbage", type(exc).__name__)
+
+
+def clip_reply(text: str) -> str:
+    """At most MAX_REPLY_CHARS, cut at a sentence end when one is near."""
+    text = text.strip()
+    if len(text) <= MAX_REPLY_CHARS:
+        return text
+    cut = text[:MAX_REPLY_CHARS]
+    end = max(cut.rfind(". "), cut.rfind("! "), cut.rfind("? "))
+    return cut[: end + 1] if end > MAX_REPLY_CHARS // 2 else cut.rstrip() + "…"
+
+
+async def _once(
+    client: AsyncOpenAI,
+    model: str,
+    messages: list[dict[str, str]],
+    budget_s: float,
+    on_chunk: ChunkSink | None,
+    sent: list[str],
+) -> str:
+    if on_chunk is None:
+        async with asyncio.timeout(budget_s):
+            response = await client.chat.completions.create(
+                model=model,
+                messages=messages,  # type: ignore[arg-type]
+                max_tokens=MAX_TOKENS,
+                timeout=budget_s,
+            )
+        choices = getattr(response, "choices", None)
+        if not choices:
+            raise LlmFailure("garbage", "no choices")
+        content = choices[0].message.content
+        if not isinstance(content, str):
+            raise LlmFailure("garbage", "no text")
+        return content
+    # Streaming: the budget bounds the first token; the cap bounds the whole answer.
+    loop = asyncio.get_running_loop()
+    first_deadline = loop.time() + budget_s
+    cap_deadline = loop.time() + STREAM_CAP_S
+    async with asyncio.timeout_at(first_deadline) as deadline:
+        stream: Any = await client.chat.completions.create(
+            model=model,
+            messages=messages,  # type: ignore[arg-type]
+            max_tokens=MAX_TOKENS,
+            stream=True,
+            timeout=STREAM_CAP_S,
+        )
+        total = 0
+        async for chunk in stream:
+            choices = getattr(chunk, "choices", None) or []
+            delta = choices[0].delta.content if choices and choices[0].delta else None
+            if not delta:
+                continue
+            if not sent:
+                deadline.reschedule(cap_deadline)
+            room = MAX_REPLY_CHARS - total
+            piece = delta[:room]
+            if piece:
+                sent.append(piece)
+                total += len(piece)
+                await on_chunk(piece)
+            if total >= MAX_REPLY_CHARS:
+                await stream.close()
+                break
+    return "".join(sent)
+
+
+async def complete(
+    client: AsyncOpenAI,
+    *,
+    model: str,
+    messages: list[dict[str, str]],
+    budget_ms: int,
+    on_chunk: ChunkSink | None = None,
+) -> LlmAnswer:
+    """Ask the LLM; raise `LlmFailure` on any failure, an empty or a garbage answer."""
+    start = time.monotonic()
+    budget_s = budget_ms / 1000
+    attempts = 0
+    sent: list[str] = []
+    last: LlmFailure = LlmFailure("timeout")
+    while True:
+        remaining = budget_s - (time.monotonic() - start)
+        if attempts >= 2 or remaining < (MIN_RETRY_BUDGET_S if attempts else 0.001):
+            raise last
+        attempts += 1
+        try:
+            text = await _once(client, model, messages, remaining, on_chunk, sent)
+        except LlmFailure as exc:
+            last = exc
+        except (openai.OpenAIError, TimeoutError, ValueError, TypeError, AttributeError) as exc:
+            last = _classify(exc)
+        else:
+            text = clip_reply(text)
+            if not text:
+                last = LlmFailure("empty")
+            else:
+                return LlmAnswer(text=text, streamed=on_chunk is not None, attempts=attempts)
+        if sent:
+            # Part of an answer reached the visitor: keep it rather than start over.
+            partial = clip_reply("".join(sent))
+            if partial:
+                return LlmAnswer(text=partial, streamed=True, attempts=attempts)
+            raise last
+        if last.kind in ("timeout",):
+            raise last

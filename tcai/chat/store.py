@@ -1,0 +1,449 @@
+"""The chat engine's database work: one short read before the answer, one write after.
+
+Neither runs while the LLM is thinking (SPEC §6, LIBRARIES §0.3): `load_context` reads
+everything a turn needs in one transaction, `persist_turn` writes everything the turn
+produced in another — messages, conversation counters and flags, the lead (one per
+person per workspace, the unique indexes settle races), booking events, appointment
+requests, usage counters (atomic upserts) and outbox events. `spool_lead` is the last
+resort when the database refuses a lead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from tcai.chat.contacts import Contacts
+from tcai.db.models import (
+    LEAD_PRIORITIES,
+    AppointmentRequest,
+    BookingEvent,
+    Bot,
+    Conversation,
+    Lead,
+    Message,
+    Outbox,
+    Usage,
+    Workspace,
+)
+from tcai.db.types import utcnow
+from tcai.errors import Forbidden, NotFound
+
+HISTORY_MESSAGES = 10
+
+
+@dataclass
+class KnownLead:
+    id: int
+    name: str | None
+    phone: str | None
+    email: str | None
+
+
+@dataclass
+class TurnContext:
+    workspace_id: int
+    client_id: str
+    workspace_status: str
+    plan: str
+    bot_pk: int
+    bot_id: str
+    bot_status: str
+    config_version: int
+    config_doc: dict[str, Any]
+    messages_this_month: int
+    leads_this_month: int
+    conversation_id: int | None = None
+    lead: KnownLead | None = None
+    open_request_id: int | None = None
+    history: list[tuple[str, str]] = field(default_factory=list)
+
+
+def month_key(now: datetime) -> str:
+    return now.strftime("%Y-%m")
+
+
+def load_context(
+    session: Session, client_id: str, bot_id: str, session_id: str, now: datetime
+) -> TurnContext:
+    row = session.exec(
+        select(Bot, Workspace)
+        .join(Workspace)
+        .where(col(Bot.bot_id) == bot_id, col(Workspace.slug) == client_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"no bot '{bot_id}' for client '{client_id}'")
+    bot, workspace = row
+    if workspace.status in ("suspended", "cancelled"):
+        raise Forbidden(f"this assistant is not available ({workspace.status})")
+    assert bot.id is not None and workspace.id is not None
+    usage = session.exec(
+        select(Usage).where(Usage.workspace_id == workspace.id, Usage.month == month_key(now))
+    ).first()
+    ctx = TurnContext(
+        workspace_id=workspace.id,
+        client_id=workspace.slug,
+        workspace_status=workspace.status,
+        plan=workspace.plan,
+        bot_pk=bot.id,
+        bot_id=bot.bot_id,
+        bot_status=bot.status,
+        config_version=bot.config_version,
+        config_doc=bot.config,
+        messages_this_month=usage.messages if usage else 0,
+        leads_this_month=usage.leads if usage else 0,
+    )
+    conversation = session.exec(
+        select(Conversation).where(
+            Conversation.bot_id == bot.id, Conversation.session_id == session_id
+        )
+    ).first()
+    if conversation is None:
+        return ctx
+    ctx.conversation_id = conversation.id
+    if conversation.lead_id is not None:
+        lead = session.get(Lead, conversation.lead_id)
+        if lead is not None and lead.id is not None:
+            ctx.lead = KnownLead(lead.id, lead.name, lead.phone, lead.email)
+    recent = session.exec(
+        select(Message.role, Message.text)
+        .where(Message.conversation_id == conversation.id)
+        .order_by(Message.id.desc())  # type: ignore[union-attr]
+        .limit(HISTORY_MESSAGES)
+    ).all()
+    ctx.history = [(r, t) for r, t in reversed(recent)]
+    ctx.open_request_id = session.exec(
+        select(AppointmentRequest.id).where(
+            AppointmentRequest.conversation_id == conversation.id,
+            AppointmentRequest.status == "new",
+        )
+    ).first()
+    return ctx
+
+
+@dataclass
+class BookingRecord:
+    handling: str
+    appointment_type: str
+    provider: str | None = None
+    url: str | None = None
+    service: str | None = None
+
+
+@dataclass
+class TurnRecord:
+    session_id: str
+    visitor_hash: str | None
+    user_text: str
+    reply_text: str
+    source: str
+    latency_ms: int
+    contacts: Contacts
+    priority: str = "normal"
+    crisis: bool = False
+    booking: BookingRecord | None = None
+    webhook_url: str | None = None
+    now: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class PersistResult:
+    conversation_id: int
+    lead_id: int | None
+    lead_created: bool
+    lead_changed: bool
+
+
+def _insert(session: Session) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def _conversation_id(session: Session, ctx: TurnContext, record: TurnRecord) -> int:
+    if ctx.conversation_id is not None:
+        return ctx.conversation_id
+    stmt = _insert(session)(Conversation.__table__).values(  # type: ignore[attr-defined]
+        workspace_id=ctx.workspace_id,
+        bot_id=ctx.bot_pk,
+        session_id=record.session_id,
+        visitor_hash=record.visitor_hash,
+        started_at=record.now,
+        last_activity_at=record.now,
+        flag_crisis=False,
+        flag_needs_review=False,
+        message_count=0,
+    )
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["bot_id", "session_id"]))
+    found = session.exec(
+        select(Conversation.id).where(
+            Conversation.bot_id == ctx.bot_pk, Conversation.session_id == record.session_id
+        )
+    ).one()
+    assert found is not None
+    return found
+
+
+def _rank(priority: str) -> int:
+    return LEAD_PRIORITIES.index(priority) if priority in LEAD_PRIORITIES else 1
+
+
+def _find_lead(session: Session, ctx: TurnContext, contacts: Contacts) -> Lead | None:
+    if ctx.lead is not None:
+        lead = session.get(Lead, ctx.lead.id)
+        if lead is not None:
+            return lead
+    for column, value in ((Lead.phone, contacts.phone), (Lead.email, contacts.email)):
+        if value:
+            lead = session.exec(
+                select(Lead).where(Lead.workspace_id == ctx.workspace_id, column == value)
+            ).first()
+            if lead is not None:
+                return lead
+    return None
+
+
+def _apply(lead: Lead, contacts: Contacts, record: TurnRecord) -> bool:
+    changed = False
+    for name in ("name", "phone", "email"):
+        value = getattr(contacts, name)
+        if value and getattr(lead, name) != value:
+            setattr(lead, name, value)
+            changed = True
+    if contacts.consent and not lead.consent_text:
+        lead.consent_text, lead.consent_at, changed = contacts.consent, record.now, True
+    if _rank(record.priority) > _rank(lead.priority):
+        lead.priority, changed = record.priority, True
+    if record.booking and record.booking.service and not lead.service_requested:
+        lead.service_requested, changed = record.booking.service[:200], True
+    if record.booking and record.booking.handling == "internal" and lead.booking_status == "none":
+        lead.booking_status, changed = "requested", True
+    if changed:
+        lead.updated_at = record.now
+    return changed
+
+
+def _upsert_lead(
+    session: Session, ctx: TurnContext, conversation_id: int, record: TurnRecord
+) -> tuple[Lead | None, bool, bool]:
+    contacts = record.contacts
+    lead = _find_lead(session, ctx, contacts)
+    if lead is None and not (contacts.phone or contacts.email):
+        return None, False, False  # a name alone is not a lead yet
+    if lead is not None:
+        changed = _apply(lead, contacts, record)
+        session.add(lead)
+        return lead, False, changed
+    lead = Lead(
+        workspace_id=ctx.workspace_id,
+        bot_id=ctx.bot_pk,
+        conversation_id=conversation_id,
+        source="chat",
+        created_at=record.now,
+        updated_at=record.now,
+    )
+    _apply(lead, contacts, record)
+    try:
+        with session.begin_nested():
+            session.add(lead)
+            session.flush()
+    except IntegrityError:
+        # Another conversation stored the same phone or e-mail a moment ago: update it.
+        existing = _find_lead(session, ctx, contacts)
+        if existing is None:
+            raise
+        changed = _apply(existing, contacts, record)
+        session.add(existing)
+        return existing, False, changed
+    return lead, True, True
+
+
+def _event(
+    session: Session, ctx: TurnContext, record: TurnRecord, event_type: str, data: dict[str, Any]
+) -> None:
+    if not record.webhook_url:
+        return
+    event_id = uuid.uuid4().hex
+    session.add(
+        Outbox(
+            event_id=event_id,
+            workspace_id=ctx.workspace_id,
+            bot_id=ctx.bot_pk,
+            event_type=event_type,
+            channel="webhook",
+            target=record.webhook_url,
+            payload={
+                "id": event_id,
+                "type": event_type,
+                "created_at": record.now.isoformat(),
+                "client_id": ctx.client_id,
+                "bot_id": ctx.bot_id,
+                "data": data,
+            },
+            next_attempt_at=record.now,
+            created_at=record.now,
+        )
+    )
+
+
+def _lead_data(lead: Lead) -> dict[str, Any]:
+    return {
+        "lead_id": lead.id,
+        "name": lead.name,
+        "phone": lead.phone,
+        "email": lead.email,
+        "status": lead.status,
+        "priority": lead.priority,
+        "service_requested": lead.service_requested,
+        "booking_status": lead.booking_status,
+    }
+
+
+def persist_turn(session: Session, ctx: TurnContext, record: TurnRecord) -> PersistResult:
+    conversation_id = _conversation_id(session, ctx, record)
+    session.add(
+        Message(
+            conversation_id=conversation_id,
+            role="user",
+            text=record.user_text,
+            source="visitor",
+            created_at=record.now,
+        )
+    )
+    session.add(
+        Message(
+            conversation_id=conversation_id,
+            role="assistant",
+            text=record.reply_text,
+            source=record.source,
+            latency_ms=record.latency_ms,
+            created_at=record.now,
+        )
+    )
+    lead, created, changed = _upsert_lead(session, ctx, conversation_id, record)
+    lead_id = lead.id if lead is not None else None
+
+    values: dict[str, Any] = {
+        "message_count": Conversation.message_count + 2,
+        "last_activity_at": record.now,
+    }
+    if lead_id is not None:
+        values["lead_id"] = lead_id
+    if record.crisis:
+        values.update(flag_crisis=True, flag_needs_review=True)
+    session.execute(
+        sa.update(Conversation).where(col(Conversation.id) == conversation_id).values(**values)
+    )
+
+    month = month_key(record.now)
+    stmt = _insert(session)(Usage.__table__).values(  # type: ignore[attr-defined]
+        workspace_id=ctx.workspace_id, month=month, messages=1, leads=1 if created else 0
+    )
+    table = Usage.__table__  # type: ignore[attr-defined]
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["workspace_id", "month"],
+            set_={"messages": table.c.messages + 1, "leads": table.c.leads + (1 if created else 0)},
+        )
+    )
+
+    if record.booking is not None and record.booking.handling == "internal":
+        _record_request(session, ctx, conversation_id, lead, record)
+    if lead is not None and (created or changed):
+        _event(
+            session, ctx, record, "lead.created" if created else "lead.updated", _lead_data(lead)
+        )
+    if record.crisis:
+        _event(
+            session,
+            ctx,
+            record,
+            "conversation.flagged",
+            {"session_id": record.session_id, "reason": "crisis"},
+        )
+    if ctx.open_request_id and lead is not None and not record.booking:
+        _attach_contacts(session, ctx.open_request_id, lead, record.now)
+    return PersistResult(conversation_id, lead_id, created, changed)
+
+
+def _record_request(
+    session: Session, ctx: TurnContext, conversation_id: int, lead: Lead | None, record: TurnRecord
+) -> None:
+    assert record.booking is not None
+    request: AppointmentRequest | None = None
+    if ctx.open_request_id:
+        request = session.get(AppointmentRequest, ctx.open_request_id)
+    if request is None:
+        request = AppointmentRequest(
+            workspace_id=ctx.workspace_id,
+            bot_id=ctx.bot_pk,
+            conversation_id=conversation_id,
+            appointment_type=record.booking.appointment_type,
+            details={"service": record.booking.service} if record.booking.service else {},
+            created_at=record.now,
+            updated_at=record.now,
+        )
+        session.add(
+            BookingEvent(
+                workspace_id=ctx.workspace_id,
+                bot_id=ctx.bot_pk,
+                conversation_id=conversation_id,
+                lead_id=lead.id if lead else None,
+                handling="internal",
+                provider=None,
+                url=None,
+                created_at=record.now,
+            )
+        )
+        data: dict[str, Any] = {
+            "session_id": record.session_id,
+            "appointment_type": record.booking.appointment_type,
+            "service": record.booking.service,
+        }
+        if lead is not None:
+            data["lead"] = _lead_data(lead)
+        _event(session, ctx, record, "booking.requested", data)
+    if lead is not None:
+        request.lead_id = lead.id
+        request.name, request.phone, request.email = lead.name, lead.phone, lead.email
+    request.updated_at = record.now
+    session.add(request)
+
+
+def _attach_contacts(session: Session, request_id: int, lead: Lead, now: datetime) -> None:
+    request = session.get(AppointmentRequest, request_id)
+    if request is None:
+        return
+    request.lead_id = lead.id
+    request.name, request.phone, request.email = lead.name, lead.phone, lead.email
+    request.updated_at = now
+    session.add(request)
+
+
+def spool_lead(path: Path, ctx: TurnContext, record: TurnRecord, error: str) -> None:
+    """Append the lead to a durable JSON-lines file (mode 0600) and fsync it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entry = {
+        "spooled_at": utcnow().isoformat(),
+        "client_id": ctx.client_id,
+        "bot_id": ctx.bot_id,
+        "session_id": record.session_id,
+        "contacts": asdict(record.contacts),
+        "message": record.user_text,
+        "priority": record.priority,
+        "error": error[:300],
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())

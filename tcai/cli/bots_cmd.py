@@ -1,0 +1,127 @@
+"""`tcai bots list | show | set`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from tcai.bots.config import BotConfig
+from tcai.bots.service import bot_summary, change_bot, get_bot, list_bots, settable_keys
+from tcai.cli import output
+from tcai.cli.context import state
+from tcai.cli.options import JsonOpt
+from tcai.db.engine import session_scope
+from tcai.errors import UsageError
+
+app = typer.Typer(help="Bots: list, show, change settings.", no_args_is_help=True)
+MAX_PATCH_BYTES = 256 * 1024
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    client: Annotated[str | None, typer.Option("--client", help="Only this client's bots.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """List bots."""
+    with session_scope(state(ctx).migrated_engine()) as session:
+        items = list_bots(session, client)
+    if json_:
+        output.emit_json(items)
+    elif not items:
+        output.info("no bots yet; create one with `tcai clients create`")
+    else:
+        output.table(
+            ["bot_id", "client_id", "name", "status", "template_id", "version"],
+            [
+                (
+                    i["bot_id"],
+                    i["client_id"],
+                    i["name"],
+                    i["status"],
+                    i["template_id"],
+                    i["config_version"],
+                )
+                for i in items
+            ],
+        )
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context, bot_id: Annotated[str, typer.Argument()], json_: JsonOpt = False
+) -> None:
+    """Show a bot, its status and its configuration (secrets masked)."""
+    with session_scope(state(ctx).migrated_engine()) as session:
+        bot, workspace = get_bot(session, bot_id)
+        document = {
+            **bot_summary(bot, workspace),
+            "config": BotConfig.model_validate(bot.config).public_dict(),
+        }
+    if json_:
+        output.emit_json(document)
+        return
+    config = document.pop("config")
+    for key, value in document.items():
+        output.result(f"{key}: {'' if value is None else value}")
+    output.result(f"business: {json.dumps(config['business'], ensure_ascii=False)}")
+    output.result(f"booking: {json.dumps(config['booking'], ensure_ascii=False)}")
+    output.result(f"template booking mode: {config['template']['booking']['mode']}")
+
+
+def _load_patch(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise UsageError(f"--file: {path} does not exist")
+    if path.stat().st_size > MAX_PATCH_BYTES:
+        raise UsageError(f"--file: {path} is larger than {MAX_PATCH_BYTES // 1024} KiB")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UsageError(
+            f"--file: {path} is not YAML or JSON ({str(exc).splitlines()[0]})"
+        ) from None
+    if not isinstance(data, dict):
+        raise UsageError(f"--file: {path} must hold a mapping of settings")
+    return data
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    bot_id: Annotated[str, typer.Argument()],
+    assignments: Annotated[list[str] | None, typer.Argument(help="key=value pairs.")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="YAML/JSON with settings to merge.")
+    ] = None,
+    reason: Annotated[str | None, typer.Option("--reason")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Change a bot's settings (validated, versioned, audited). Keys: see --help."""
+    if not assignments and file is None:
+        raise UsageError(
+            f"nothing to change; give key=value pairs ({', '.join(settable_keys())}) or --file"
+        )
+    patch = _load_patch(file) if file else None
+    change = change_bot(
+        state(ctx).migrated_engine(),
+        bot_id,
+        assignments=assignments or [],
+        patch=patch,
+        reason=reason,
+    )
+    document = {
+        "bot_id": change.bot_id,
+        "config_version": change.config_version,
+        "changed": list(change.changed),
+    }
+    if json_:
+        output.emit_json(document)
+    elif change.changed:
+        changed = ", ".join(change.changed)
+        output.result(f"✓ {change.bot_id} at config version {change.config_version}: {changed}")
+    else:
+        output.result(f"no change; {change.bot_id} stays at config version {change.config_version}")
