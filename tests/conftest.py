@@ -12,19 +12,24 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
+from openai import AsyncOpenAI
 from typer.testing import CliRunner
 
+from tcai.chat.pipeline import ChatEngine, ChatReply, ChatRequest
+from tcai.chat.stub_llm import StubLLM
 from tcai.cli.main import app
-from tcai.config import Settings
+from tcai.config import Settings, load_settings
 from tcai.db.engine import make_engine
 from tcai.db.migrate import upgrade
+from tcai.provisioning import ClientRequest, create_client
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = REPO / "templates"
@@ -151,3 +156,85 @@ def run_tcai(
         timeout=timeout,
         check=False,
     )
+
+
+# ---- chat fixtures ------------------------------------------------------------------
+
+
+@pytest.fixture
+async def stub_llm() -> AsyncIterator[StubLLM]:
+    async with StubLLM(reply="Happy to help! We'd love to see you soon.") as stub:
+        yield stub
+
+
+def provision(
+    database: Database, template: str = "barber", slug: str = "fade-factory", **extra: Any
+) -> str:
+    """Provision a client through the real core path; returns the bot id."""
+    engine = database.engine()
+    try:
+        made = create_client(
+            engine,
+            ClientRequest(
+                template=template,
+                slug=slug,
+                name=extra.pop("name", "Fade Factory"),
+                phone=extra.pop("phone", "+1 772 555 0100"),
+                **extra,
+            ),
+        )
+    finally:
+        engine.dispose()
+    return made.bot_id
+
+
+@pytest.fixture
+def barber(seeded: Database) -> str:
+    return provision(seeded)
+
+
+@dataclass
+class Chat:
+    """A ChatEngine over the test database, with or without the stub LLM."""
+
+    database: Database
+    settings: Settings
+    engine: sa.Engine
+    llm: AsyncOpenAI | None
+    spool: Path
+
+    def make(self, **overrides: Any) -> ChatEngine:
+        settings = self.settings.model_copy(update=overrides) if overrides else self.settings
+        return ChatEngine(settings, self.engine, self.llm, spool_path=self.spool)
+
+    async def say(
+        self,
+        message: str,
+        session: str | None = None,
+        client: str = "fade-factory",
+        bot: str = "fade-factory_main",
+        **kw: Any,
+    ) -> ChatReply:
+        return await self.make().handle(ChatRequest(client, bot, message, session, "test"), **kw)
+
+
+@pytest.fixture
+async def facts_chat(seeded: Database, tmp_path: Path) -> AsyncIterator[Chat]:
+    engine = seeded.engine()
+    yield Chat(seeded, load_settings(), engine, None, tmp_path / "spool.jsonl")
+    engine.dispose()
+
+
+@pytest.fixture
+async def llm_chat(seeded: Database, stub_llm: StubLLM, tmp_path: Path) -> AsyncIterator[Chat]:
+    engine = seeded.engine()
+    client = AsyncOpenAI(base_url=stub_llm.base_url, api_key="test-key", max_retries=0)
+    yield Chat(
+        seeded,
+        load_settings().model_copy(update={"llm_timeout_ms": 1500}),
+        engine,
+        client,
+        tmp_path / "spool.jsonl",
+    )
+    await client.close()
+    engine.dispose()

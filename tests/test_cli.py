@@ -10,7 +10,7 @@ from tcai import __version__
 from tests.conftest import run_tcai
 
 
-def test_version_in_process_and_as_module(cli) -> None:  # type: ignore[no-untyped-def]
+def test_version_in_process_and_as_module(cli) -> None:
     result = cli("--version")
     assert result.exit_code == 0
     assert result.stdout.strip() == f"tcai {__version__}"
@@ -19,14 +19,14 @@ def test_version_in_process_and_as_module(cli) -> None:  # type: ignore[no-untyp
     assert proc.stdout.strip() == f"tcai {__version__}"
 
 
-def test_unknown_command_is_a_usage_error(cli) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_command_is_a_usage_error(cli) -> None:
     result = cli("frobnicate")
     assert result.exit_code == 2
 
 
 def test_unreachable_postgres_exits_2_naming_host_and_port(
     cli,
-    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/test")
     for args in (("db", "status"), ("templates", "seed"), ("templates", "validate"), ("init",)):
@@ -39,14 +39,14 @@ def test_unreachable_postgres_exits_2_naming_host_and_port(
 
 def test_sqlite_in_a_missing_folder_is_named(
     cli, monkeypatch: pytest.MonkeyPatch, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/nope/tcai.db")
     result = cli("db", "status")
     assert result.exit_code == 2
     assert "nope" in result.stderr and "does not exist" in result.stderr
 
 
-def test_commands_on_an_unmigrated_database_say_what_to_run(cli, database) -> None:  # type: ignore[no-untyped-def]
+def test_commands_on_an_unmigrated_database_say_what_to_run(cli, database) -> None:
     result = cli("templates", "list")
     assert result.exit_code == 1
     assert "tcai db upgrade" in result.stderr
@@ -56,7 +56,7 @@ def test_commands_on_an_unmigrated_database_say_what_to_run(cli, database) -> No
     assert document["up_to_date"] is False and document["current"] is None
 
 
-def test_db_upgrade_then_status(cli, database) -> None:  # type: ignore[no-untyped-def]
+def test_db_upgrade_then_status(cli, database) -> None:
     first = cli("db", "upgrade", "--json")
     assert first.exit_code == 0, first.output
     assert json.loads(first.stdout)["applied"]
@@ -70,7 +70,7 @@ def test_db_upgrade_then_status(cli, database) -> None:  # type: ignore[no-untyp
 def test_unexpected_errors_are_one_line_without_traceback(
     cli,
     seeded,
-    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import tcai.cli.templates_cmd as templates_cmd
 
@@ -85,7 +85,7 @@ def test_unexpected_errors_are_one_line_without_traceback(
     assert result.stdout == ""
 
 
-def test_json_mode_prints_exactly_one_document(cli, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_json_mode_prints_exactly_one_document(cli, seeded) -> None:
     for args in (
         ("templates", "list", "--json"),
         ("templates", "seed", "--json"),

@@ -112,7 +112,7 @@ def test_dotenv_file_is_read_and_environment_wins(
     assert settings.port == 7000
 
 
-def test_config_show_masks_secrets(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_config_show_masks_secrets(cli, monkeypatch: pytest.MonkeyPatch) -> None:
     secret = new_secret()
     monkeypatch.setenv("WIDGET_SECRET", secret)
     monkeypatch.setenv("OPENAI_API_KEY", "k-" + new_secret())
@@ -129,7 +129,7 @@ def test_config_show_masks_secrets(cli, monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_bad_configuration_exits_2_with_one_line_per_variable(
     cli, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     monkeypatch.setenv("LLM_TIMEOUT_MS", "soon")
     monkeypatch.setenv("REQUEST_TIMEOUT_MS", "5")
     result = cli("config", "show")
@@ -140,7 +140,7 @@ def test_bad_configuration_exits_2_with_one_line_per_variable(
     assert result.stdout == ""
 
 
-def test_init_writes_a_private_env_file_once(cli, database, isolated_env: Path) -> None:  # type: ignore[no-untyped-def]
+def test_init_writes_a_private_env_file_once(cli, database, isolated_env: Path) -> None:
     result = cli("init")
     assert result.exit_code == 0, result.output
     env_file = isolated_env / ".env"

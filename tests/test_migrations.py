@@ -17,7 +17,7 @@ def _drift(engine: sa.Engine) -> list[object]:
         return list(compare_metadata(context, SQLModel.metadata))
 
 
-def test_blank_database_upgrades_to_head_without_drift(database) -> None:  # type: ignore[no-untyped-def]
+def test_blank_database_upgrades_to_head_without_drift(database) -> None:
     engine = database.engine()
     try:
         assert get_status(engine).current is None
@@ -52,7 +52,7 @@ def test_blank_database_upgrades_to_head_without_drift(database) -> None:  # typ
         engine.dispose()
 
 
-def test_downgrade_to_base_and_back(database) -> None:  # type: ignore[no-untyped-def]
+def test_downgrade_to_base_and_back(database) -> None:
     engine = database.engine()
     try:
         upgrade(engine)
@@ -65,7 +65,7 @@ def test_downgrade_to_base_and_back(database) -> None:  # type: ignore[no-untype
         engine.dispose()
 
 
-def test_constraints_follow_the_naming_convention(migrated) -> None:  # type: ignore[no-untyped-def]
+def test_constraints_follow_the_naming_convention(migrated) -> None:
     engine = migrated.engine()
     try:
         inspector = sa.inspect(engine)

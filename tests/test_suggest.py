@@ -32,13 +32,13 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def ranked_templates():  # type: ignore[no-untyped-def]
+def ranked_templates():
     policy = load_policy()
     return [(policy.display_order(t.key), t) for t in load_template_files()]
 
 
 @pytest.mark.parametrize(("text", "key"), CASES)
-def test_best_suggestion(ranked_templates, text: str, key: str) -> None:  # type: ignore[no-untyped-def]
+def test_best_suggestion(ranked_templates, text: str, key: str) -> None:
     results = suggest(text, ranked_templates)
     assert results, text
     assert results[0].key == key, [(r.key, r.score, r.matched) for r in results]
@@ -53,11 +53,11 @@ def test_best_suggestion(ranked_templates, text: str, key: str) -> None:  # type
         ("Careful carpentry", "auto"),  # "car" is not in "careful"
     ],
 )
-def test_no_substring_matches(ranked_templates, text: str, not_key: str) -> None:  # type: ignore[no-untyped-def]
+def test_no_substring_matches(ranked_templates, text: str, not_key: str) -> None:
     assert not_key not in {r.key for r in suggest(text, ranked_templates)}
 
 
-def test_cli_suggest_and_no_match(cli, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_cli_suggest_and_no_match(cli, seeded) -> None:
     result = cli("templates", "suggest", "Sunset Diner", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)[0]["template_id"] == "restaurant_template"
@@ -66,7 +66,7 @@ def test_cli_suggest_and_no_match(cli, seeded) -> None:  # type: ignore[no-untyp
     assert "no template matches" in none.stderr
 
 
-def test_cli_list_and_show(cli, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_cli_list_and_show(cli, seeded) -> None:
     items = json.loads(cli("templates", "list", "--json").stdout)
     assert [i["key"] for i in items] == [i.key for i in load_policy().industries]
     assert all({"template_id", "key", "name", "version", "is_active"} <= set(i) for i in items)
@@ -80,7 +80,7 @@ def test_cli_list_and_show(cli, seeded) -> None:  # type: ignore[no-untyped-def]
     assert missing.stderr.strip() == "error: no template 'x'; see tcai templates list"
 
 
-def test_cli_suggest_refuses_empty_and_oversized_text(cli, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_cli_suggest_refuses_empty_and_oversized_text(cli, seeded) -> None:
     for text in ("   ", "barber " * 400):
         result = cli("templates", "suggest", text)
         assert result.exit_code == 2

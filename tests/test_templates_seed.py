@@ -19,7 +19,7 @@ from tcai.templates.policy import load_policy
 from tests.conftest import TEMPLATES_DIR, run_tcai
 
 
-def _rows(database) -> dict[str, BotTemplate]:  # type: ignore[no-untyped-def]
+def _rows(database) -> dict[str, BotTemplate]:
     engine = database.engine()
     try:
         with Session(engine) as session:
@@ -34,7 +34,7 @@ def _copy_templates(tmp_path: Path) -> Path:
     return target
 
 
-def test_first_seed_inserts_all_17_then_reports_unchanged(cli, migrated) -> None:  # type: ignore[no-untyped-def]
+def test_first_seed_inserts_all_17_then_reports_unchanged(cli, migrated) -> None:
     first = cli("templates", "seed")
     assert first.exit_code == 0, first.output
     assert first.stdout.strip().splitlines()[-1] == "✓ ALL 17 TEMPLATES SEEDED"
@@ -53,7 +53,7 @@ def test_first_seed_inserts_all_17_then_reports_unchanged(cli, migrated) -> None
         assert len(row.content_hash) == 64
 
 
-def test_seed_json_reports_hash_and_version_per_template(cli, migrated) -> None:  # type: ignore[no-untyped-def]
+def test_seed_json_reports_hash_and_version_per_template(cli, migrated) -> None:
     report = json.loads(cli("templates", "seed", "--json").stdout)
     assert report["counts"]["inserted"] == 17
     by_id = {r["template_id"]: r for r in report["results"]}
@@ -65,14 +65,14 @@ def test_seed_json_reports_hash_and_version_per_template(cli, migrated) -> None:
     )
 
 
-def test_dry_run_writes_nothing(cli, migrated) -> None:  # type: ignore[no-untyped-def]
+def test_dry_run_writes_nothing(cli, migrated) -> None:
     result = cli("templates", "seed", "--dry-run", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["counts"]["inserted"] == 17
     assert _rows(migrated) == {}
 
 
-def test_changed_file_is_updated_and_removed_file_deactivated(cli, seeded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_changed_file_is_updated_and_removed_file_deactivated(cli, seeded, tmp_path: Path) -> None:
     folder = _copy_templates(tmp_path)
     barber = yaml.safe_load((folder / "barber.yaml").read_text())
     barber["version"] = "1.1.0"
@@ -115,7 +115,7 @@ def test_changed_file_is_updated_and_removed_file_deactivated(cli, seeded, tmp_p
     assert _rows(seeded)["hotel_template"].is_active is True
 
 
-def test_display_order_is_kept_in_sync(cli, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_display_order_is_kept_in_sync(cli, seeded) -> None:
     engine = seeded.engine()
     with engine.begin() as conn:
         conn.execute(
@@ -133,14 +133,14 @@ def test_display_order_is_kept_in_sync(cli, seeded) -> None:  # type: ignore[no-
 def test_a_seed_failing_half_way_leaves_the_database_as_it_was(
     migrated,
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
 ) -> None:
     templates = load_template_files()
     engine = migrated.engine()
     calls = {"n": 0}
     real_upsert = store._upsert
 
-    def failing_upsert(session, values):  # type: ignore[no-untyped-def]
+    def failing_upsert(session, values):
         calls["n"] += 1
         if calls["n"] == 9:
             raise RuntimeError("power cut")
@@ -166,7 +166,7 @@ def test_a_seed_failing_half_way_leaves_the_database_as_it_was(
     assert {r.version for r in after.values()} == {"1.0.0"}
 
 
-def test_a_bad_template_file_stops_the_seed_before_any_write(cli, migrated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_template_file_stops_the_seed_before_any_write(cli, migrated, tmp_path: Path) -> None:
     folder = _copy_templates(tmp_path)
     nails = yaml.safe_load((folder / "nails.yaml").read_text())
     nails["theme"]["primary_color"] = "pink"
@@ -187,7 +187,7 @@ def test_a_bad_template_file_stops_the_seed_before_any_write(cli, migrated, tmp_
     assert _rows(migrated) == {}
 
 
-def test_four_seeds_at_once_leave_exactly_17_active_rows(migrated) -> None:  # type: ignore[no-untyped-def]
+def test_four_seeds_at_once_leave_exactly_17_active_rows(migrated) -> None:
     env = {"DATABASE_URL": migrated.url}
     with ThreadPoolExecutor(max_workers=4) as pool:
         runs = list(pool.map(lambda _: run_tcai("templates", "seed", "--json", env=env), range(4)))
@@ -201,7 +201,7 @@ def test_four_seeds_at_once_leave_exactly_17_active_rows(migrated) -> None:  # t
     assert sum(1 for r in rows.values() if r.is_active) == 17
 
 
-def test_four_upgrades_and_seeds_at_once_on_a_blank_database(database) -> None:  # type: ignore[no-untyped-def]
+def test_four_upgrades_and_seeds_at_once_on_a_blank_database(database) -> None:
     env = {"DATABASE_URL": database.url}
 
     def init_and_seed(_: int) -> tuple[int, str]:

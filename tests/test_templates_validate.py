@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from tcai.db.models import BotTemplate
 
 
-def test_shipped_templates_validate_with_placeholder_warnings(cli, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_shipped_templates_validate_with_placeholder_warnings(cli, seeded) -> None:
     result = cli("templates", "validate")
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-1] == "✓ ALL 17/17 TEMPLATES VALIDATED"
@@ -27,7 +27,7 @@ def test_shipped_templates_validate_with_placeholder_warnings(cli, seeded) -> No
     }
 
 
-def test_validate_json_shape(cli, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_validate_json_shape(cli, seeded) -> None:
     report = json.loads(cli("templates", "validate", "--json").stdout)
     assert report["ok"] is True
     assert (report["total"], report["passed"], report["failed"]) == (17, 17, 0)
@@ -132,7 +132,7 @@ CORRUPTIONS = [
 )
 def test_each_corruption_of_a_stored_row_is_caught(
     cli, seeded, template_id, mutate, expected
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     engine = seeded.engine()
     with Session(engine) as session:
         row = session.exec(select(BotTemplate).where(BotTemplate.template_id == template_id)).one()
@@ -155,7 +155,7 @@ def test_each_corruption_of_a_stored_row_is_caught(
     assert failed["name"] == template_id
 
 
-def test_a_tampered_document_with_valid_content_is_flagged_by_its_hash(cli, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_a_tampered_document_with_valid_content_is_flagged_by_its_hash(cli, seeded) -> None:
     engine = seeded.engine()
     with Session(engine) as session:
         row = session.exec(
@@ -172,7 +172,7 @@ def test_a_tampered_document_with_valid_content_is_flagged_by_its_hash(cli, seed
     assert "gym_template: content_hash: stored document was changed outside" in result.stderr
 
 
-def test_validate_on_an_empty_database_reports_every_missing_template(cli, migrated) -> None:  # type: ignore[no-untyped-def]
+def test_validate_on_an_empty_database_reports_every_missing_template(cli, migrated) -> None:
     result = cli("templates", "validate", "--json")
     assert result.exit_code == 1
     report = json.loads(result.stdout)

@@ -285,7 +285,10 @@ class ChatEngine:
                     "internal", decision.appointment_type, service=decision.service
                 )
 
-        priority = "urgent" if rules.is_urgent(message) else ("high" if decision else "normal")
+        wants_follow_up = decision is not None or ctx.open_request_id is not None
+        priority = (
+            "urgent" if rules.is_urgent(message) else ("high" if wants_follow_up else "normal")
+        )
         record = TurnRecord(
             session_id=session_id,
             visitor_hash=hashlib.sha256(request.visitor.encode()).hexdigest()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from tcai.bots.config import BotConfig
 from tcai.chat.booking import decide_booking
+from tcai.chat.contacts import display_phone
 from tcai.chat.rules import load_rules
 
 FORMALITY = ((25, "casual and relaxed"), (50, "friendly but polished"), (75, "professional"))
@@ -22,7 +23,7 @@ def _facts(config: BotConfig) -> list[str]:
     b = config.business
     lines = [f"- Business name: {b.name}", f"- Type: {config.template.business.type}"]
     for label, value in (
-        ("Phone", b.phone),
+        ("Phone", display_phone(b.phone)),
         ("E-mail", b.email),
         ("Address", b.address),
         ("Website", b.website),

@@ -427,6 +427,9 @@ def _attach_contacts(session: Session, request_id: int, lead: Lead, now: datetim
     request.name, request.phone, request.email = lead.name, lead.phone, lead.email
     request.updated_at = now
     session.add(request)
+    if lead.booking_status == "none":
+        lead.booking_status = "requested"
+        session.add(lead)
 
 
 def spool_lead(path: Path, ctx: TurnContext, record: TurnRecord, error: str) -> None:
