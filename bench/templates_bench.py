@@ -98,7 +98,9 @@ def main() -> None:
     phases = ("load files", "seed (fresh)", "validate", "smoke", "sweep")
     total = sum(medians[p] for p in phases)
     print(f"seed (fresh) / baseline raw insert: {ratio:.1f}x")
-    print(f"seed + validate + smoke + sweep: {total:.0f} ms = {total / 10_000:.0%} of SPEC §10's 10 s")
+    print(
+        f"seed + validate + smoke + sweep: {total:.0f} ms = {total / 10_000:.0%} of SPEC §10's 10 s"
+    )
     print(json.dumps({"medians_ms": medians, "ratio_seed_to_baseline": ratio}))
 
 
