@@ -92,3 +92,19 @@ class InvalidMessage(TcaiError):
     exit_code = 2
     http_status = 400
     code = "invalid_message"
+
+
+class RateLimited(TcaiError):
+    exit_code = 1
+    http_status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class OriginNotAllowed(TcaiError):
+    exit_code = 1
+    http_status = 403
+    code = "origin_not_allowed"

@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 
 from tcai.audit import record_audit
 from tcai.bots.config import WEEKDAYS, BotConfig, check_timezone, parse_span
+from tcai.bots.directory import BOTS_SIGNAL, FLUSH_ALL, NOTIFY_CHANNEL
 from tcai.chat.contacts import normalise_email, normalise_phone
 from tcai.config import parse_origin
 from tcai.db.engine import session_scope
@@ -30,8 +31,6 @@ from tcai.db.types import utcnow
 from tcai.errors import InvalidInput, NotFound, UsageError
 from tcai.provisioning import check_booking_url, check_provider, check_website
 from tcai.templates.files import format_loc
-
-BOTS_SIGNAL = "bots"
 
 
 def get_bot(session: Session, bot_id: str) -> tuple[Bot, Workspace]:
@@ -85,16 +84,70 @@ def list_clients(session: Session) -> list[dict[str, Any]]:
     ]
 
 
-def raise_signal(session: Session, name: str = BOTS_SIGNAL) -> None:
-    """Bump a cache version other processes compare (atomic upsert)."""
+def raise_signal(session: Session, bot_id: str | None = None) -> None:
+    """Tell every process that a bot (or, with None, every bot) changed: bump the version
+    they poll and, on PostgreSQL, NOTIFY the listeners. Both commit with the change."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(CacheSignal.__table__).values(name=name, version=1, updated_at=utcnow())  # type: ignore[attr-defined]
+    table = CacheSignal.__table__  # type: ignore[attr-defined]
+    stmt = insert(table).values(name=BOTS_SIGNAL, version=1, updated_at=utcnow())
     session.execute(
         stmt.on_conflict_do_update(
             index_elements=["name"],
-            set_={"version": CacheSignal.__table__.c.version + 1, "updated_at": utcnow()},  # type: ignore[attr-defined]
+            set_={"version": table.c.version + 1, "updated_at": utcnow()},
         )
     )
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            sa.text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": NOTIFY_CHANNEL, "payload": bot_id or FLUSH_ALL},
+        )
+
+
+def set_bot_status(
+    engine: Engine, bot_id: str, *, enabled: bool, reason: str | None, actor: str = "cli"
+) -> dict[str, Any]:
+    """The kill switch: pause or resume one bot, audited, in every process within 2 s."""
+    if not enabled and not (reason and reason.strip()):
+        raise UsageError('say why: --reason "..." (it is shown to operators and audited)')
+    with session_scope(engine) as session:
+        bot, workspace = get_bot(session, bot_id)
+        before = {"status": bot.status, "paused_reason": bot.paused_reason}
+        if enabled:
+            bot.status, bot.paused_reason, bot.paused_by, bot.paused_at = "active", None, None, None
+        else:
+            bot.status, bot.paused_reason = "paused", reason.strip()[:500] if reason else None
+            bot.paused_by, bot.paused_at = actor, utcnow()
+        bot.updated_at = utcnow()
+        session.add(bot)
+        raise_signal(session, bot.bot_id)
+        record_audit(
+            session,
+            actor=actor,
+            action="bot.enable" if enabled else "bot.disable",
+            target=bot.bot_id,
+            workspace_id=workspace.id,
+            before=before,
+            after={"status": bot.status, "paused_reason": bot.paused_reason},
+            reason=reason,
+        )
+        return bot_summary(bot, workspace)
+
+
+def invalidate_caches(engine: Engine, bot_id: str | None = None, *, actor: str = "cli") -> None:
+    """Force every running daemon to reload one bot, or all of them."""
+    with session_scope(engine) as session:
+        workspace_id = None
+        if bot_id is not None:
+            bot, workspace = get_bot(session, bot_id)
+            bot_id, workspace_id = bot.bot_id, workspace.id
+        raise_signal(session, bot_id)
+        record_audit(
+            session,
+            actor=actor,
+            action="cache.invalidate",
+            target=bot_id or "*",
+            workspace_id=workspace_id,
+        )
 
 
 # ---- key=value settings -------------------------------------------------------------
@@ -299,7 +352,7 @@ def change_bot(
         bot.config_version += 1
         bot.updated_at = utcnow()
         session.add(bot)
-        raise_signal(session)
+        raise_signal(session, bot.bot_id)
         record_audit(
             session,
             actor=actor,

@@ -18,7 +18,6 @@ import logging
 import re
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +29,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from tcai.bots.config import BotConfig
+from tcai.bots.directory import BotDirectory, CachedBot
 from tcai.chat.automations import find_automation
 from tcai.chat.booking import BookingDecision, decide_booking
 from tcai.chat.contacts import Contacts, display_phone, extract_contacts
@@ -58,7 +58,6 @@ log = logging.getLogger("tcai.chat")
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 MAX_MESSAGE_CHARS = 2000
 PERSIST_ATTEMPTS = 2
-COMPILED_CACHE_SIZE = 512
 
 
 @dataclass(frozen=True)
@@ -81,6 +80,8 @@ class ChatReply:
     quick_replies: list[dict[str, Any]] = field(default_factory=list)
     status: str = "ok"
     http_status: int = 200
+    llm_failure: str | None = None
+    """Why the LLM was not used when it should have been (metrics only; never shown)."""
 
     def as_dict(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -168,31 +169,23 @@ class ChatEngine:
         *,
         spool_path: Path | None = None,
         clock: Callable[[], datetime] = utcnow,
+        directory: BotDirectory | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.llm = llm
         self.spool_path = spool_path or Path(settings.log_dir) / "lead-spool.jsonl"
         self.clock = clock
-        self._compiled: OrderedDict[tuple[int, int], CompiledBot] = OrderedDict()
+        self.directory = directory or BotDirectory(engine, compile_config=compile_bot)
 
     # -- helpers --------------------------------------------------------------------------
 
-    def compiled(self, ctx: TurnContext) -> CompiledBot:
-        key = (ctx.bot_pk, ctx.config_version)
-        found = self._compiled.get(key)
-        if found is None:
-            found = compile_bot(BotConfig.model_validate(ctx.config_doc))
-            self._compiled[key] = found
-            while len(self._compiled) > COMPILED_CACHE_SIZE:
-                self._compiled.popitem(last=False)
-        else:
-            self._compiled.move_to_end(key)
-        return found
-
-    def _load(self, request: ChatRequest, session_id: str, now: datetime) -> TurnContext:
+    def _load(
+        self, request: ChatRequest, session_id: str, now: datetime
+    ) -> tuple[CachedBot, TurnContext]:
+        cached = self.directory.get(request.client_id, request.bot_id)
         with session_scope(self.engine) as session:
-            return load_context(session, request.client_id, request.bot_id, session_id, now)
+            return cached, load_context(session, cached, session_id, now)
 
     def _persist(self, ctx: TurnContext, record: TurnRecord) -> tuple[int | None, bool]:
         last_error = ""
@@ -225,8 +218,8 @@ class ChatEngine:
         now = self.clock()
 
         # 2. Resolve (unknown → NotFound 404, suspended → Forbidden 403).
-        ctx = await asyncio.to_thread(self._load, request, session_id, now)
-        bot = self.compiled(ctx)
+        cached, ctx = await asyncio.to_thread(self._load, request, session_id, now)
+        bot: CompiledBot = cached.compiled
         config = bot.config
         quick = [{"id": q.id, "label": q.label, "prompt": q.prompt} for q in config.quick_replies]
         rules = load_rules()
@@ -237,7 +230,6 @@ class ChatEngine:
 
         if ctx.bot_status != "active" or ctx.workspace_status == "paused":
             text = _join(rules.say("paused", name=config.business.name), reach)
-            await _send(on_chunk, text)
             return reply(text, "paused", status="paused", http_status=503)
 
         # 3. Plan limits.
@@ -246,11 +238,11 @@ class ChatEngine:
             leads_cap is not None and ctx.leads_this_month >= leads_cap
         ):
             text = _join(rules.say("limit"), reach or rules.say("contact_directly"))
-            await _send(on_chunk, text)
             return reply(text, "limit", status="limit_reached", http_status=429)
 
         contacts = extract_contacts(message)
         decision: BookingDecision | None = None
+        failure: str | None = None
         crisis = False
         # 4. Crisis: no LLM, a fixed caring answer, the conversation flagged for review.
         match = bot.crisis.detect(message)
@@ -258,8 +250,11 @@ class ChatEngine:
             crisis = True
             text = _crisis_text(config, message, match)
             source = "crisis"
+            await _send(on_chunk, text)
         else:
-            text, source, decision = await self._answer(bot, ctx, message, contacts, on_chunk)
+            text, source, decision, failure = await self._answer(
+                bot, ctx, message, contacts, on_chunk
+            )
 
         booking: BookingRecord | None = None
         actions: list[dict[str, Any]] = []
@@ -306,7 +301,7 @@ class ChatEngine:
             now=now,
         )
         _lead_id, captured = await asyncio.to_thread(self._persist, ctx, record)
-        return reply(text, source, actions=actions, lead_captured=captured)
+        return reply(text, source, actions=actions, lead_captured=captured, llm_failure=failure)
 
     async def _answer(
         self,
@@ -315,7 +310,7 @@ class ChatEngine:
         message: str,
         contacts: Contacts,
         on_chunk: ChunkSink | None,
-    ) -> tuple[str, str, BookingDecision | None]:
+    ) -> tuple[str, str, BookingDecision | None, str | None]:
         config = bot.config
         rules = load_rules()
         wants_booking = rules.wants_booking(message)
@@ -326,7 +321,7 @@ class ChatEngine:
         rule = find_automation(config.automations, message)
         if rule is not None:
             await _send(on_chunk, rule.reply)
-            return rule.reply, "automation", decision
+            return rule.reply, "automation", decision, None
         prefix = ""
         if config.after_hours_message and config.business.is_open(self.clock()) is False:
             if config.after_hours_mode == "replace":
@@ -334,7 +329,7 @@ class ChatEngine:
                 if config.lead_capture and not known_phone:
                     text = _join(text, rules.say("contact_ask"))
                 await _send(on_chunk, text)
-                return text, "automation", decision
+                return text, "automation", decision, None
             prefix = config.after_hours_message.strip() + "\n\n"
         ask_contact = (
             config.lead_capture
@@ -361,7 +356,7 @@ class ChatEngine:
                 log.warning("LLM failed (%s); answering from facts", failure.kind)
                 text = self._facts_answer(bot, message, decision, ask_contact, known_phone)
                 await _send(on_chunk, text)
-                return prefix + text, "failsafe", decision
+                return prefix + text, "failsafe", decision, failure.kind
             text = answer.text
             contact_ask = rules.say("contact_ask")
             if ask_contact and contact_ask not in text:
@@ -370,13 +365,13 @@ class ChatEngine:
                 text += extra
             if not answer.streamed:
                 await _send(on_chunk, text)
-            return prefix + text, "llm", decision
+            return prefix + text, "llm", decision, None
 
         text = self._facts_answer(bot, message, decision, ask_contact, known_phone)
         hit = bot.faq.best(message)
         source = "faq" if hit is not None and decision is None else "failsafe"
         await _send(on_chunk, prefix + text)
-        return prefix + text, source, decision
+        return prefix + text, source, decision, None
 
     def _facts_answer(
         self,

@@ -24,21 +24,19 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from tcai.bots.directory import CachedBot
 from tcai.chat.contacts import Contacts
 from tcai.db.models import (
     LEAD_PRIORITIES,
     AppointmentRequest,
     BookingEvent,
-    Bot,
     Conversation,
     Lead,
     Message,
     Outbox,
     Usage,
-    Workspace,
 )
 from tcai.db.types import utcnow
-from tcai.errors import Forbidden, NotFound
 
 HISTORY_MESSAGES = 10
 
@@ -61,7 +59,6 @@ class TurnContext:
     bot_id: str
     bot_status: str
     config_version: int
-    config_doc: dict[str, Any]
     messages_this_month: int
     leads_this_month: int
     conversation_id: int | None = None
@@ -74,39 +71,26 @@ def month_key(now: datetime) -> str:
     return now.strftime("%Y-%m")
 
 
-def load_context(
-    session: Session, client_id: str, bot_id: str, session_id: str, now: datetime
-) -> TurnContext:
-    row = session.exec(
-        select(Bot, Workspace)
-        .join(Workspace)
-        .where(col(Bot.bot_id) == bot_id, col(Workspace.slug) == client_id)
-    ).first()
-    if row is None:
-        raise NotFound(f"no bot '{bot_id}' for client '{client_id}'")
-    bot, workspace = row
-    if workspace.status in ("suspended", "cancelled"):
-        raise Forbidden(f"this assistant is not available ({workspace.status})")
-    assert bot.id is not None and workspace.id is not None
+def load_context(session: Session, bot: CachedBot, session_id: str, now: datetime) -> TurnContext:
+    """The per-turn reads: this month's usage, the conversation, its lead and history."""
     usage = session.exec(
-        select(Usage).where(Usage.workspace_id == workspace.id, Usage.month == month_key(now))
+        select(Usage).where(Usage.workspace_id == bot.workspace_id, Usage.month == month_key(now))
     ).first()
     ctx = TurnContext(
-        workspace_id=workspace.id,
-        client_id=workspace.slug,
-        workspace_status=workspace.status,
-        plan=workspace.plan,
-        bot_pk=bot.id,
+        workspace_id=bot.workspace_id,
+        client_id=bot.client_id,
+        workspace_status=bot.workspace_status,
+        plan=bot.plan,
+        bot_pk=bot.bot_pk,
         bot_id=bot.bot_id,
         bot_status=bot.status,
         config_version=bot.config_version,
-        config_doc=bot.config,
         messages_this_month=usage.messages if usage else 0,
         leads_this_month=usage.leads if usage else 0,
     )
     conversation = session.exec(
         select(Conversation).where(
-            Conversation.bot_id == bot.id, Conversation.session_id == session_id
+            Conversation.bot_id == bot.bot_pk, Conversation.session_id == session_id
         )
     ).first()
     if conversation is None:

@@ -23,6 +23,15 @@ from tcai.cli.chat_cmd import chat_command
 from tcai.cli.clients_cmd import app as clients_app
 from tcai.cli.config_cmd import app as config_app
 from tcai.cli.context import state
+from tcai.cli.daemon_cmd import (
+    bot_app,
+    cache_app,
+    demo_command,
+    embed_command,
+    health_command,
+    preview_link_command,
+    serve_command,
+)
 from tcai.cli.db_cmd import app as db_app
 from tcai.cli.db_cmd import init_command
 from tcai.cli.templates_cmd import app as templates_app
@@ -86,6 +95,13 @@ def root(
 app.command("init", help="Create or upgrade the database; write a .env with fresh secrets.")(
     init_command
 )
+app.command("demo", help="The one-command tour: init, seed, demo businesses, serve.")(demo_command)
+app.command("serve", help="Run the daemon.")(serve_command)
+app.command("health", help="Query a running daemon's health.")(health_command)
+app.command("embed", help="Print a bot's embed snippet.")(embed_command)
+app.command("preview-link", help="A signed, expiring preview URL for a bot.")(preview_link_command)
+app.add_typer(bot_app, name="bot")
+app.add_typer(cache_app, name="cache")
 app.command("chat", help="Talk to a bot from the terminal (offline in facts mode).")(chat_command)
 app.add_typer(clients_app, name="clients")
 app.add_typer(bots_app, name="bots")

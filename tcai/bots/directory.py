@@ -1,0 +1,140 @@
+"""The per-process cache of bots, and how every process learns a bot changed.
+
+Each daemon process keeps the bots it serves (ids, status, plan, the compiled config) so
+a chat turn does not re-read and re-parse the config. Three things keep the cache true,
+so a kill switch or an edit reaches every process within two seconds:
+
+- a cheap version check: at most once per `check_interval` the process reads the
+  `cache_signal` row every change bumps, and flushes everything when it moved (this is
+  all SQLite needs, and PostgreSQL's safety net);
+- on PostgreSQL, LISTEN/NOTIFY: a change sends `pg_notify('tcai_bots', bot_id)` in its
+  own transaction and the daemon's listener evicts that bot at once (see
+  `tcai.daemon.listener`), flushing everything when it (re)connects;
+- a TTL backstop on every entry.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from tcai.bots.config import BotConfig
+from tcai.db.engine import session_scope
+from tcai.db.models import Bot, CacheSignal, Workspace
+from tcai.errors import Forbidden, NotFound
+
+NOTIFY_CHANNEL = "tcai_bots"
+BOTS_SIGNAL = "bots"
+FLUSH_ALL = "*"
+
+
+@dataclass(frozen=True)
+class CachedBot:
+    bot_pk: int
+    bot_id: str
+    workspace_id: int
+    client_id: str
+    workspace_status: str
+    plan: str
+    status: str
+    config_version: int
+    allowed_origins: tuple[str, ...]
+    config: BotConfig
+    compiled: Any
+    loaded_at: float
+
+
+class BotDirectory:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        compile_config: Callable[[BotConfig], Any] = lambda config: None,
+        ttl: float = 30.0,
+        check_interval: float = 1.0,
+    ) -> None:
+        self.engine = engine
+        self.compile_config = compile_config
+        self.ttl = ttl
+        self.check_interval = check_interval
+        self._entries: dict[str, CachedBot] = {}
+        self._lock = threading.Lock()
+        self._signal_version: int | None = None
+        self._checked_at = 0.0
+
+    # -- invalidation --------------------------------------------------------------------
+
+    def invalidate(self, bot_id: str | None = None) -> None:
+        with self._lock:
+            if bot_id is None or bot_id == FLUSH_ALL:
+                self._entries.clear()
+            else:
+                self._entries.pop(bot_id, None)
+
+    def _check_signal(self, session: Session) -> None:
+        now = time.monotonic()
+        if now - self._checked_at < self.check_interval:
+            return
+        self._checked_at = now
+        version = session.exec(
+            select(CacheSignal.version).where(CacheSignal.name == BOTS_SIGNAL)
+        ).first()
+        if version != self._signal_version:
+            if self._signal_version is not None or version is not None:
+                self.invalidate()
+            self._signal_version = version
+
+    # -- look-up (call from a worker thread: it may touch the database) ------------------
+
+    def get(self, client_id: str, bot_id: str) -> CachedBot:
+        with session_scope(self.engine) as session:
+            self._check_signal(session)
+            cached = self._entries.get(bot_id)
+            if cached is not None and time.monotonic() - cached.loaded_at < self.ttl:
+                entry = cached
+            else:
+                entry = self._load(session, bot_id)
+        if entry.client_id != client_id:
+            raise NotFound(f"no bot '{bot_id}' for client '{client_id}'")
+        if entry.workspace_status in ("suspended", "cancelled"):
+            raise Forbidden(f"this assistant is not available ({entry.workspace_status})")
+        return entry
+
+    def _load(self, session: Session, bot_id: str) -> CachedBot:
+        row = session.exec(
+            select(Bot, Workspace).join(Workspace).where(col(Bot.bot_id) == bot_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"no bot '{bot_id}'")
+        bot, workspace = row
+        assert bot.id is not None and workspace.id is not None
+        config = BotConfig.model_validate(bot.config)
+        previous = self._entries.get(bot_id)
+        compiled = (
+            previous.compiled
+            if previous is not None and previous.config_version == bot.config_version
+            else self.compile_config(config)
+        )
+        entry = CachedBot(
+            bot_pk=bot.id,
+            bot_id=bot.bot_id,
+            workspace_id=workspace.id,
+            client_id=workspace.slug,
+            workspace_status=workspace.status,
+            plan=workspace.plan,
+            status=bot.status,
+            config_version=bot.config_version,
+            allowed_origins=tuple(bot.allowed_origins or ()),
+            config=config,
+            compiled=compiled,
+            loaded_at=time.monotonic(),
+        )
+        with self._lock:
+            self._entries[bot_id] = entry
+        return entry

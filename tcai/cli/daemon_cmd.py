@@ -1,0 +1,200 @@
+"""`tcai serve`, `tcai demo`, `tcai health`, `tcai embed`, `tcai preview-link`,
+`tcai bot disable|enable`, `tcai cache invalidate`."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Annotated
+
+import typer
+
+from tcai.bots.service import get_bot, invalidate_caches, set_bot_status
+from tcai.cli import output
+from tcai.cli.context import state
+from tcai.cli.options import JsonOpt
+from tcai.daemon.server import run_server
+from tcai.db.engine import session_scope
+from tcai.db.migrate import upgrade
+from tcai.demo import provision_demo
+from tcai.errors import TcaiError, UsageError
+from tcai.setup import write_env_file
+from tcai.templates.files import load_template_files
+from tcai.templates.store import seed_templates
+from tcai.tokens import mint_preview_token, parse_duration
+
+HostOpt = Annotated[str | None, typer.Option("--host", help="Default: HOST (127.0.0.1).")]
+PortOpt = Annotated[
+    int | None, typer.Option("--port", min=0, max=65535, help="Default: PORT (5000).")
+]
+UrlOpt = Annotated[
+    str | None, typer.Option("--url", help="The daemon's public URL (default http://HOST:PORT).")
+]
+
+bot_app = typer.Typer(help="The per-bot kill switch.", no_args_is_help=True)
+cache_app = typer.Typer(help="Daemon caches.", no_args_is_help=True)
+
+
+def _base_url(ctx: typer.Context, url: str | None) -> str:
+    settings = state(ctx).settings
+    base = (url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise UsageError("--url must start with http:// or https://")
+    return base
+
+
+def serve_command(
+    ctx: typer.Context,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64)] = 1,
+) -> None:
+    """Run the daemon (drains in-flight requests on SIGTERM)."""
+    cli = state(ctx)
+    cli.migrated_engine()
+    settings = cli.settings
+    bind_host, bind_port = host or settings.host, settings.port if port is None else port
+    output.info(
+        f"tcai daemon on http://{bind_host}:{bind_port} ({workers} worker(s)); Ctrl-C stops"
+    )
+    run_server(
+        settings,
+        host=bind_host,
+        port=bind_port,
+        workers=workers,
+        on_ready=lambda name: output.info(f"listening on {name}"),
+    )
+
+
+def demo_command(
+    ctx: typer.Context,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the daemon afterwards.")
+    ] = True,
+) -> None:
+    """The one-command tour: init, seed, a demo business per template, serve, print the URL."""
+    cli = state(ctx)
+    if not cli.env_file.exists() and write_env_file(cli.env_file):
+        output.info(f"wrote {cli.env_file} with fresh secrets (mode 0600)")
+    settings = cli.reload_settings()
+    engine = cli.engine()
+    upgrade(engine)
+    seed_templates(engine, load_template_files())
+    bind_host, bind_port = host or settings.host, settings.port if port is None else port
+    origins = [f"http://127.0.0.1:{bind_port}", f"http://localhost:{bind_port}"]
+    made = provision_demo(engine, origins)
+    output.info(
+        f"{len(made)} demo businesses ready ({sum(m.created for m in made)} new); no API key needed"
+    )
+    url = f"http://{bind_host}:{bind_port}/demo/"
+    if not serve:
+        output.result(url)
+        return
+    run_server(
+        settings,
+        host=bind_host,
+        port=bind_port,
+        demo=True,
+        on_ready=lambda _name: output.result(f"✓ tcai demo is running: open {url}"),
+    )
+
+
+def health_command(ctx: typer.Context, url: UrlOpt = None, json_: JsonOpt = False) -> None:
+    """Ask a running daemon for its health; exit 1 when degraded or unreachable."""
+    target = _base_url(ctx, url) + "/api/health"
+    try:
+        with urllib.request.urlopen(target, timeout=5) as response:
+            status, body = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read()
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TcaiError(
+            f"no daemon answers at {target} ({reason}); is `tcai serve` running?"
+        ) from None
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise TcaiError(
+            f"{target} answered {status} with something that is not tcai's health JSON"
+        ) from None
+    if json_:
+        output.emit_json(document)
+    else:
+        db = document.get("db", {})
+        output.result(
+            f"{document.get('status')}: version {document.get('version')}, "
+            f"database {'ok' if db.get('ok') else 'DOWN'} ({db.get('latency_ms')} ms)"
+        )
+    if status != 200 or document.get("status") != "ok":
+        raise typer.Exit(1)
+
+
+def embed_command(
+    ctx: typer.Context, bot_id: Annotated[str, typer.Argument()], url: UrlOpt = None
+) -> None:
+    """Print the snippet to paste into the business's website."""
+    base = _base_url(ctx, url)
+    with session_scope(state(ctx).migrated_engine()) as session:
+        bot, workspace = get_bot(session, bot_id)
+        origins = list(bot.allowed_origins or [])
+    output.result(
+        f'<script src="{base}/widget/embed.js" data-client="{workspace.slug}" '
+        f'data-bot="{bot.bot_id}" async></script>'
+    )
+    if not origins:
+        output.warn(
+            f"no allowed origins yet: `tcai bots set {bot.bot_id} allowed_origins=https://www.the-business.com`"
+        )
+
+
+def preview_link_command(
+    ctx: typer.Context,
+    bot_id: Annotated[str, typer.Argument()],
+    ttl: Annotated[
+        str, typer.Option("--ttl", help="How long it works: 24h (default), up to 7d.")
+    ] = "24h",
+    url: UrlOpt = None,
+) -> None:
+    """A signed, expiring link to a page showing the bot (for a prospective client)."""
+    cli = state(ctx)
+    base = _base_url(ctx, url)
+    with session_scope(cli.migrated_engine()) as session:
+        bot, workspace = get_bot(session, bot_id)
+    token, _expires = mint_preview_token(
+        cli.settings, workspace.slug, bot.bot_id, parse_duration(ttl)
+    )
+    output.result(f"{base}/preview/{token}")
+
+
+@bot_app.command("disable")
+def disable(
+    ctx: typer.Context,
+    bot_id: Annotated[str, typer.Argument()],
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (audited).")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Pause a bot everywhere within 2 seconds (visitors get a polite note with the phone)."""
+    summary = set_bot_status(state(ctx).migrated_engine(), bot_id, enabled=False, reason=reason)
+    output.emit_json(summary) if json_ else output.result(
+        f"✓ {bot_id} paused: {summary['paused_reason']}"
+    )
+
+
+@bot_app.command("enable")
+def enable(
+    ctx: typer.Context, bot_id: Annotated[str, typer.Argument()], json_: JsonOpt = False
+) -> None:
+    """Resume a paused bot."""
+    summary = set_bot_status(state(ctx).migrated_engine(), bot_id, enabled=True, reason=None)
+    output.emit_json(summary) if json_ else output.result(f"✓ {bot_id} is active again")
+
+
+@cache_app.command("invalidate")
+def invalidate(ctx: typer.Context, bot_id: Annotated[str | None, typer.Argument()] = None) -> None:
+    """Make every running daemon reload one bot (or all bots)."""
+    invalidate_caches(state(ctx).migrated_engine(), bot_id)
+    output.result(f"✓ daemons will reload {bot_id or 'every bot'} within 2 seconds")

@@ -1,0 +1,1 @@
+"""The daemon: an aiohttp adapter over the core (`create_app(settings)`)."""

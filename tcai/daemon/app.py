@@ -1,0 +1,86 @@
+"""`create_app(settings)`: the daemon's routes, middlewares and resources.
+
+Exactly the routes of SPEC §7 (plus demo pages when started in demo mode). Each resource
+has one cleanup context: the database engine, the LLM client, the PostgreSQL change
+listener. Nothing here is global; everything hangs off the application by typed key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+from sqlalchemy.engine import Engine
+
+from tcai.bots.directory import BotDirectory
+from tcai.chat.llm import make_llm_client
+from tcai.chat.pipeline import ChatEngine, compile_bot
+from tcai.config import Settings
+from tcai.daemon import handlers as h
+from tcai.daemon.keys import CHAT, DEMO, DIRECTORY, ENGINE, LIMITS, LLM, METRICS, SETTINGS
+from tcai.daemon.listener import listen_for_changes
+from tcai.daemon.metrics import Metrics
+from tcai.daemon.middlewares import make_middlewares
+from tcai.daemon.ratelimit import RateLimits
+from tcai.db.engine import make_engine
+from tcai.logs import make_file_logger
+
+MAX_BODY_BYTES = 16 * 1024
+
+
+def create_app(
+    settings: Settings,
+    *,
+    demo: bool = False,
+    engine: Engine | None = None,
+    worker: int = 0,
+    rate_limits: RateLimits | None = None,
+) -> web.Application:
+    log_name = "access.jsonl" if worker == 0 else f"access.w{worker}.jsonl"
+    access_log = make_file_logger(f"tcai.access.{worker}", Path(settings.log_dir), log_name)
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=make_middlewares(access_log))
+    app[SETTINGS] = settings
+    app[DEMO] = demo
+    app[METRICS] = Metrics()
+    app[LIMITS] = rate_limits or RateLimits()
+    db = engine or make_engine(settings.database_url or "")
+    app[ENGINE] = db
+    app[DIRECTORY] = BotDirectory(db, compile_config=compile_bot)
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        llm = make_llm_client(settings)
+        if llm is not None:
+            app[LLM] = llm
+        app[CHAT] = ChatEngine(settings, db, llm, directory=app[DIRECTORY])
+        listener = None
+        if db.dialect.name == "postgresql":
+            listener = asyncio.create_task(listen_for_changes(db, app[DIRECTORY]))
+        yield
+        if listener is not None:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+        if llm is not None:
+            await llm.close()
+        if engine is None:
+            db.dispose()
+
+    app.cleanup_ctx.append(resources)
+
+    r = app.router
+    r.add_get("/api/health", h.health)
+    r.add_get("/metrics", h.metrics)
+    r.add_get("/api/widget/config/{client_id}/{bot_id}", h.widget_config)
+    r.add_route("OPTIONS", "/api/widget/config/{client_id}/{bot_id}", h.preflight)
+    r.add_post("/api/chat/{client_id}/{bot_id}", h.chat)
+    r.add_route("OPTIONS", "/api/chat/{client_id}/{bot_id}", h.preflight)
+    r.add_post("/api/booking/click", h.booking_click)
+    r.add_route("OPTIONS", "/api/booking/click", h.preflight)
+    r.add_get("/widget/{name}", h.widget_asset)
+    r.add_get("/preview/{token}", h.preview_page)
+    r.add_get("/demo/", h.demo_index)
+    r.add_get("/demo/{client_id}", h.demo_page)
+    return app

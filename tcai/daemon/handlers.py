@@ -1,0 +1,466 @@
+"""Route handlers: parse the request, call the core, render. No rules live here."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from aiohttp import web
+from sqlmodel import col, select
+
+from tcai import __version__
+from tcai.bots.directory import CachedBot
+from tcai.chat.pipeline import ChatRequest
+from tcai.daemon.keys import CHAT, DEMO, DIRECTORY, ENGINE, LIMITS, METRICS, SETTINGS
+from tcai.daemon.middlewares import CORS_ORIGIN, error_response
+from tcai.daemon.origins import frame_ancestors, is_allowed, request_origin, self_origin
+from tcai.db.engine import session_scope
+from tcai.db.models import BookingEvent, Bot, Conversation, Lead, Workspace
+from tcai.errors import InvalidMessage, NotFound, OriginNotAllowed, RateLimited, TcaiError
+from tcai.tokens import (
+    InvalidToken,
+    mint_widget_token,
+    verify_preview_token,
+    verify_widget_token,
+)
+
+STATIC = Path(__file__).parent / "static"
+WIDGET_FILES = {
+    "embed.js": "application/javascript",
+    "widget.js": "application/javascript",
+    "widget.css": "text/css",
+    "frame.html": "text/html",
+    "page.css": "text/css",
+}
+FRIENDLY_LIMIT = "You're sending messages a little fast — please wait a moment and try again."
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self' data:; frame-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+
+
+# ---- helpers ----------------------------------------------------------------------------
+
+
+async def _bot(request: web.Request, client_id: str, bot_id: str) -> CachedBot:
+    return await asyncio.to_thread(request.app[DIRECTORY].get, client_id, bot_id)
+
+
+def _check_origin(request: web.Request, bot: CachedBot) -> str:
+    origin = request_origin(request)
+    own = self_origin(request)
+    if not is_allowed(origin, bot.allowed_origins, request.app[SETTINGS], own):
+        raise OriginNotAllowed("This website is not allowed to use this assistant.")
+    assert origin is not None
+    if origin != own:
+        request[CORS_ORIGIN] = origin
+    return origin
+
+
+def _bearer(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("a widget token is required (Authorization: Bearer …)")
+    return token.strip()
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        raise InvalidMessage("send JSON with Content-Type: application/json")
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidMessage("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidMessage("the body must be a JSON object")
+    return body
+
+
+def _visitor(request: web.Request) -> str:
+    return f"{request.remote}|{request.headers.get('User-Agent', '')[:200]}"
+
+
+# ---- health and metrics ----------------------------------------------------------------
+
+
+def _ping(engine: sa.Engine) -> None:
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
+
+
+async def health(request: web.Request) -> web.Response:
+    started = time.monotonic()
+    ok = True
+    try:
+        async with asyncio.timeout(2.0):
+            await asyncio.to_thread(_ping, request.app[ENGINE])
+    except Exception:
+        ok = False
+    document = {
+        "status": "ok" if ok else "degraded",
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "version": __version__,
+        "db": {"ok": ok, "latency_ms": round((time.monotonic() - started) * 1000, 1)},
+    }
+    return web.json_response(document, status=200 if ok else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[METRICS].render()
+    return web.Response(
+        body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+    )
+
+
+# ---- the widget API ----------------------------------------------------------------------
+
+
+async def widget_config(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    client_id, bot_id = request.match_info["client_id"], request.match_info["bot_id"]
+    refusal = request.app[LIMITS].hit_config(request.remote or "?")
+    if refusal:
+        request.app[METRICS].rate_limited.labels(refusal.scope).inc()
+        raise RateLimited(FRIENDLY_LIMIT, retry_after=refusal.retry_after)
+    bot = await _bot(request, client_id, bot_id)
+    preview = request.query.get("preview")
+    if preview:
+        claims = verify_preview_token(settings, preview)
+        if (claims.client_id, claims.bot_id) != (client_id, bot_id):
+            raise InvalidToken("this preview link is for another bot")
+        origin = request_origin(request) or self_origin(request)
+        if origin != self_origin(request):
+            raise OriginNotAllowed("Preview links work only on the preview page.")
+    else:
+        origin = _check_origin(request, bot)
+    token, expires = mint_widget_token(settings, client_id, bot_id, origin)
+    config = bot.config
+    paused = bot.status != "active" or bot.workspace_status == "paused"
+    return web.json_response(
+        {
+            "status": "paused" if paused else "active",
+            "client_id": client_id,
+            "bot_id": bot_id,
+            "name": config.business.name,
+            "welcome_message": config.welcome_message,
+            "primary_color": config.primary_color,
+            "position": config.widget.position,
+            "quick_replies": [
+                {"id": q.id, "label": q.label, "prompt": q.prompt} for q in config.quick_replies
+            ],
+            "booking_mode": config.template.booking.mode,
+            "paused_message": (
+                f"We're taking a short break. Please call us at {config.business.phone}."
+                if paused and config.business.phone
+                else ("We're taking a short break and will be back soon." if paused else None)
+            ),
+            "disclaimer": config.template.booking.disclaimer.text
+            if config.template.booking.disclaimer and config.template.booking.disclaimer.enabled
+            else None,
+            "token": token,
+            "token_expires_at": datetime.fromtimestamp(expires, UTC)
+            .isoformat()
+            .replace("+00:00", "Z"),
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def preflight(request: web.Request) -> web.Response:
+    """CORS preflight for the widget API: allowed origins only."""
+    client_id = request.match_info.get("client_id")
+    bot_id = request.match_info.get("bot_id")
+    origin = request_origin(request)
+    settings = request.app[SETTINGS]
+    own = self_origin(request)
+    if client_id and bot_id:
+        bot = await _bot(request, client_id, bot_id)
+        allowed = is_allowed(origin, bot.allowed_origins, settings, own)
+    else:
+        allowed = is_allowed(origin, (), settings, own)
+    if not allowed or origin is None:
+        return error_response(
+            request, 403, "origin_not_allowed", "This website is not allowed to use this assistant."
+        )
+    request[CORS_ORIGIN] = origin
+    return web.Response(
+        status=204,
+        headers={
+            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+            "Access-Control-Allow-Headers": "Authorization, Content-Type, Accept",
+            "Access-Control-Max-Age": "600",
+        },
+    )
+
+
+def _sse(event: str, data: Any) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+async def chat(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    settings = app[SETTINGS]
+    client_id, bot_id = request.match_info["client_id"], request.match_info["bot_id"]
+    bot = await _bot(request, client_id, bot_id)
+    origin = _check_origin(request, bot)
+    claims = verify_widget_token(settings, _bearer(request), client_id, bot_id)
+    if origin not in (claims.origin, self_origin(request)) or not is_allowed(
+        claims.origin, bot.allowed_origins, settings, self_origin(request)
+    ):
+        raise OriginNotAllowed("This widget token was issued to another website.")
+    refusal = app[LIMITS].hit_chat(request.remote or "?", bot_id)
+    if refusal:
+        app[METRICS].rate_limited.labels(refusal.scope).inc()
+        raise RateLimited(FRIENDLY_LIMIT, retry_after=refusal.retry_after)
+    body = await _json_body(request)
+    message, session_id = body.get("message"), body.get("session_id")
+    if not isinstance(message, str) or (session_id is not None and not isinstance(session_id, str)):
+        raise InvalidMessage('send {"message": "…", "session_id": "…"}')
+    chat_request = ChatRequest(client_id, bot_id, message, session_id or None, _visitor(request))
+
+    if "text/event-stream" not in request.headers.get("Accept", ""):
+        reply = await app[CHAT].handle(chat_request)
+        _count(request, reply)
+        return web.json_response(reply.as_dict(), status=reply.http_status)
+
+    stream: web.StreamResponse | None = None
+
+    async def start() -> web.StreamResponse:
+        nonlocal stream
+        if stream is None:
+            stream = web.StreamResponse(
+                headers={
+                    "Content-Type": "text/event-stream; charset=utf-8",
+                    "Cache-Control": "no-cache",
+                    "X-Accel-Buffering": "no",
+                    "X-Request-Id": request["request_id"],
+                    **(
+                        {"Access-Control-Allow-Origin": request[CORS_ORIGIN], "Vary": "Origin"}
+                        if request.get(CORS_ORIGIN)
+                        else {}
+                    ),
+                }
+            )
+            await stream.prepare(request)
+        return stream
+
+    async def on_chunk(text: str) -> None:
+        await (await start()).write(_sse("chunk", {"text": text}))
+
+    try:
+        reply = await app[CHAT].handle(chat_request, on_chunk=on_chunk)
+    except TcaiError as exc:
+        if stream is None:
+            raise
+        await stream.write(_sse("error", {"error": {"code": exc.code, "message": exc.message}}))
+        return stream
+    _count(request, reply)
+    if stream is None:
+        return web.json_response(reply.as_dict(), status=reply.http_status)
+    await stream.write(_sse("done", reply.as_dict()))
+    await stream.write_eof()
+    return stream
+
+
+def _count(request: web.Request, reply: Any) -> None:
+    metrics = request.app[METRICS]
+    metrics.answers.labels(reply.source).inc()
+    if reply.source == "failsafe" and reply.llm_failure:
+        metrics.failsafe.inc()
+        metrics.llm_errors.labels(reply.llm_failure).inc()
+    if reply.lead_captured:
+        metrics.leads.inc()
+    if reply.source == "paused":
+        metrics.kill_switch.inc()
+
+
+def _record_click(engine: sa.Engine, bot_id: str, session_id: str | None, url: str) -> None:
+    from tcai.providers import classify_booking_url
+
+    verdict = classify_booking_url(url)
+    if not verdict.ok:
+        raise InvalidMessage("that is not a booking link tcai would send a visitor to")
+    with session_scope(engine) as session:
+        bot = session.exec(select(Bot).where(col(Bot.bot_id) == bot_id)).one()
+        conversation = None
+        if session_id:
+            conversation = session.exec(
+                select(Conversation).where(
+                    Conversation.bot_id == bot.id, Conversation.session_id == session_id
+                )
+            ).first()
+        lead_id = conversation.lead_id if conversation else None
+        session.add(
+            BookingEvent(
+                workspace_id=bot.workspace_id,
+                bot_id=bot.id or 0,
+                conversation_id=conversation.id if conversation else None,
+                lead_id=lead_id,
+                handling="external",
+                provider=verdict.provider,
+                url=url[:2000],
+            )
+        )
+        if lead_id is not None:
+            lead = session.get(Lead, lead_id)
+            if lead is not None and lead.booking_status == "none":
+                lead.booking_status = "redirected"
+                session.add(lead)
+
+
+async def booking_click(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    token = _bearer(request)
+    body = await _json_body(request)
+    url, session_id = body.get("url"), body.get("session_id")
+    if not isinstance(url, str) or (session_id is not None and not isinstance(session_id, str)):
+        raise InvalidMessage('send {"url": "https://…", "session_id": "…"}')
+    client_id, bot_id = _claims_target(settings, token)
+    bot = await _bot(request, client_id, bot_id)
+    _check_origin(request, bot)
+    verify_widget_token(settings, token, client_id, bot_id)
+    refusal = request.app[LIMITS].hit_chat(request.remote or "?", bot_id)
+    if refusal:
+        raise RateLimited(FRIENDLY_LIMIT, retry_after=refusal.retry_after)
+    await asyncio.to_thread(_record_click, request.app[ENGINE], bot_id, session_id, url)
+    return web.Response(status=204)
+
+
+def _claims_target(settings: Any, token: str) -> tuple[str, str]:
+    import jwt
+
+    try:
+        unverified = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        raise InvalidToken("the token is not valid") from None
+    client_id, bot_id = unverified.get("cid"), unverified.get("aud_bot")
+    if not isinstance(client_id, str) or not isinstance(bot_id, str):
+        raise InvalidToken("the token is not valid")
+    return client_id, bot_id
+
+
+# ---- widget assets, preview and demo pages ------------------------------------------------
+
+
+async def widget_asset(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if name not in WIDGET_FILES:
+        raise NotFound("There is nothing at this address.")
+    path = STATIC / ("widget" if name != "page.css" else "pages") / name
+    headers = {
+        "Content-Type": f"{WIDGET_FILES[name]}; charset=utf-8",
+        "Cache-Control": "public, max-age=300",
+        "Cross-Origin-Resource-Policy": "cross-origin",
+    }
+    if name == "frame.html":
+        headers["Cache-Control"] = "no-cache"
+        client_id, bot_id = request.query.get("client", ""), request.query.get("bot", "")
+        origins: tuple[str, ...] = ()
+        try:
+            origins = (
+                (await _bot(request, client_id, bot_id)).allowed_origins
+                if client_id and bot_id
+                else ()
+            )
+        except TcaiError:
+            origins = ()
+        headers["Content-Security-Policy"] = (
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+            "img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+            + frame_ancestors(origins, request.app[SETTINGS])
+        )
+    return web.Response(body=path.read_bytes(), headers=headers)
+
+
+def _page(title: str, body_html: str) -> web.Response:
+    document = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<title>{html.escape(title)}</title><link rel="stylesheet" href="/widget/page.css"></head>'
+        f"<body>{body_html}</body></html>"
+    )
+    return web.Response(
+        text=document,
+        content_type="text/html",
+        headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-store"},
+    )
+
+
+def _embed_tag(client_id: str, bot_id: str, preview: str | None = None) -> str:
+    extra = f' data-preview="{html.escape(preview)}"' if preview else ""
+    return (
+        f'<script src="/widget/embed.js" data-client="{html.escape(client_id)}" '
+        f'data-bot="{html.escape(bot_id)}"{extra} async></script>'
+    )
+
+
+async def preview_page(request: web.Request) -> web.Response:
+    token = request.match_info["token"]
+    try:
+        claims = verify_preview_token(request.app[SETTINGS], token)
+        bot = await _bot(request, claims.client_id, claims.bot_id)
+    except TcaiError:
+        return _page(
+            "Preview unavailable",
+            "<main><h1>This preview link has expired or is not valid.</h1>"
+            "<p>Ask for a new link.</p></main>",
+        )
+    name = html.escape(bot.config.business.name)
+    body = (
+        f"<main><h1>{name}</h1><p>This is a preview of {name}'s website assistant. "
+        "Open the chat in the corner to try it.</p></main>"
+        + _embed_tag(bot.client_id, bot.bot_id, token)
+    )
+    return _page(f"{bot.config.business.name} — assistant preview", body)
+
+
+def _demo_bots(engine: sa.Engine) -> list[tuple[str, str, str, str]]:
+    with session_scope(engine) as session:
+        rows = session.exec(
+            select(Workspace.slug, Bot.bot_id, Workspace.name, Bot.template_id)
+            .join(Bot, col(Bot.workspace_id) == col(Workspace.id))
+            .where(Workspace.status == "demo")
+            .order_by(col(Workspace.slug))
+        ).all()
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+async def demo_index(request: web.Request) -> web.Response:
+    if not request.app[DEMO]:
+        raise NotFound("There is nothing at this address.")
+    bots = await asyncio.to_thread(_demo_bots, request.app[ENGINE])
+    items = "".join(
+        f'<li><a href="/demo/{html.escape(slug)}">{html.escape(name)}</a> '
+        f"<small>{html.escape(tid)}</small></li>"
+        for slug, _bot_id, name, tid in bots
+    )
+    return _page(
+        "tcai demo",
+        "<main><h1>tcai demo</h1><p>One demo business per industry template. "
+        f"Pick one and chat with its assistant.</p><ul>{items}</ul></main>",
+    )
+
+
+async def demo_page(request: web.Request) -> web.Response:
+    if not request.app[DEMO]:
+        raise NotFound("There is nothing at this address.")
+    slug = request.match_info["client_id"]
+    bots = {b[0]: b for b in await asyncio.to_thread(_demo_bots, request.app[ENGINE])}
+    if slug not in bots:
+        raise NotFound("There is no demo business with that name.")
+    _slug, bot_id, name, tid = bots[slug]
+    body = (
+        f'<main><p><a href="/demo/">← all demo businesses</a></p><h1>{html.escape(name)}</h1>'
+        f"<p>A demo website for a business made from <code>{html.escape(tid)}</code>. "
+        "The assistant in the corner answers from this business's facts; "
+        "no API key needed.</p></main>" + _embed_tag(slug, bot_id)
+    )
+    return _page(f"{name} — tcai demo", body)

@@ -1,0 +1,22 @@
+"""Typed keys for the application's shared state (aiohttp's AppKey, no globals)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from openai import AsyncOpenAI
+from sqlalchemy.engine import Engine
+
+from tcai.bots.directory import BotDirectory
+from tcai.chat.pipeline import ChatEngine
+from tcai.config import Settings
+from tcai.daemon.metrics import Metrics
+from tcai.daemon.ratelimit import RateLimits
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", Engine)
+DIRECTORY = web.AppKey("directory", BotDirectory)
+CHAT = web.AppKey("chat", ChatEngine)
+LLM = web.AppKey("llm", AsyncOpenAI)
+METRICS = web.AppKey("metrics", Metrics)
+LIMITS = web.AppKey("limits", RateLimits)
+DEMO = web.AppKey("demo", bool)

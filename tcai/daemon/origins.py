@@ -1,0 +1,55 @@
+"""Which web pages may use a bot's widget (SPEC §7).
+
+Allowed: the bot's own list ∪ WIDGET_ALLOWED_ORIGINS ∪ the daemon's own origin (preview
+and demo pages), and — outside production only — `http://localhost:*` and
+`http://127.0.0.1:*`. The same answer drives CORS, the token's origin binding and the
+`frame-ancestors` policy of the widget's frame page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from tcai.config import Settings
+
+DEV_HOSTS = ("localhost", "127.0.0.1")
+
+
+def self_origin(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}".lower()
+
+
+def request_origin(request: web.Request) -> str | None:
+    """The page the request comes from: the Origin header, or our own origin for a
+    same-origin request that carries none (browsers omit it on same-origin GETs)."""
+    origin = request.headers.get("Origin")
+    if origin and origin != "null":
+        return origin.strip().rstrip("/").lower()
+    if request.headers.get("Sec-Fetch-Site") == "same-origin":
+        return self_origin(request)
+    return None
+
+
+def is_dev_origin(origin: str) -> bool:
+    parts = urlsplit(origin)
+    return parts.scheme == "http" and parts.hostname in DEV_HOSTS
+
+
+def is_allowed(
+    origin: str | None, bot_origins: Iterable[str], settings: Settings, own: str
+) -> bool:
+    if not origin:
+        return False
+    if origin == own or origin in bot_origins or origin in settings.widget_allowed_origins:
+        return True
+    return not settings.is_production and is_dev_origin(origin)
+
+
+def frame_ancestors(bot_origins: Iterable[str], settings: Settings) -> str:
+    sources = ["'self'", *sorted(set(bot_origins) | set(settings.widget_allowed_origins))]
+    if not settings.is_production:
+        sources += ["http://localhost:*", "http://127.0.0.1:*"]
+    return "frame-ancestors " + " ".join(sources)

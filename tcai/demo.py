@@ -1,0 +1,89 @@
+"""`tcai demo`: one made-up business per template, ready to chat with, offline.
+
+Idempotent: existing demo clients are kept. Demo workspaces have status "demo", so
+DEMO_SAFE_MODE can protect them and the demo pages list only them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from tcai.bots.service import change_bot
+from tcai.db.engine import session_scope
+from tcai.db.models import Workspace
+from tcai.provisioning import ClientRequest, create_client
+from tcai.templates.store import stored_templates
+
+DEMO_FILE = Path(__file__).parent / "data" / "demo_businesses.yaml"
+
+
+@cache
+def load_demo_businesses() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(DEMO_FILE.read_text(encoding="utf-8"))
+    return data
+
+
+@dataclass(frozen=True)
+class DemoClient:
+    client_id: str
+    bot_id: str
+    name: str
+    created: bool
+
+
+def demo_slug(key: str) -> str:
+    return "demo-" + key.replace("_", "-")
+
+
+def provision_demo(engine: Engine, origins: list[str]) -> list[DemoClient]:
+    data = load_demo_businesses()
+    defaults, businesses = data["defaults"], data["businesses"]
+    with session_scope(engine) as session:
+        keys = [row.key for row in stored_templates(session) if row.is_active]
+        existing = set(
+            session.exec(select(Workspace.slug).where(col(Workspace.slug).startswith("demo-")))
+        )
+    made: list[DemoClient] = []
+    for key in keys:
+        facts = businesses.get(key)
+        if facts is None:
+            continue
+        slug = demo_slug(key)
+        if slug in existing:
+            made.append(DemoClient(slug, f"{slug}_main", facts["name"], False))
+            continue
+        result = create_client(
+            engine,
+            ClientRequest(
+                template=key,
+                slug=slug,
+                name=facts["name"],
+                phone=facts["phone"],
+                address=facts.get("address"),
+                timezone=defaults["timezone"],
+                booking_url=facts.get("booking_url"),
+                allowed_origins=origins,
+                plan="enterprise",
+                status="demo",
+            ),
+            actor="demo",
+        )
+        hours = facts.get("hours", defaults["hours"])
+        change_bot(
+            engine,
+            result.bot_id,
+            assignments=[
+                f"hours.{day}={','.join(spans) if spans else 'closed'}"
+                for day, spans in hours.items()
+            ],
+            actor="demo",
+        )
+        made.append(DemoClient(slug, result.bot_id, facts["name"], True))
+    return made
