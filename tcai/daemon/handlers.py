@@ -18,7 +18,7 @@ from tcai import __version__
 from tcai.bots.directory import CachedBot
 from tcai.chat.pipeline import ChatRequest
 from tcai.daemon.keys import CHAT, DEMO, DIRECTORY, ENGINE, LIMITS, METRICS, SETTINGS
-from tcai.daemon.middlewares import CORS_ORIGIN, error_response
+from tcai.daemon.middlewares import CORS_ORIGIN, REQUEST_ID, error_response
 from tcai.daemon.origins import frame_ancestors, is_allowed, request_origin, self_origin
 from tcai.db.engine import session_scope
 from tcai.db.models import BookingEvent, Bot, Conversation, Lead, Workspace
@@ -241,7 +241,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
                     "Content-Type": "text/event-stream; charset=utf-8",
                     "Cache-Control": "no-cache",
                     "X-Accel-Buffering": "no",
-                    "X-Request-Id": request["request_id"],
+                    "X-Request-Id": request[REQUEST_ID],
                     **(
                         {"Access-Control-Allow-Origin": request[CORS_ORIGIN], "Vary": "Origin"}
                         if request.get(CORS_ORIGIN)

@@ -17,8 +17,8 @@ from tcai.errors import RateLimited, TcaiError
 from tcai.logs import anonymise_ip, log_event
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-REQUEST_ID = "request_id"
-CORS_ORIGIN = "cors_origin"
+REQUEST_ID = web.RequestKey("request_id", str)
+CORS_ORIGIN = web.RequestKey("cors_origin", str)
 log = logging.getLogger("tcai.daemon")
 
 HTTP_CODES = {
