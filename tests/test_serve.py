@@ -124,7 +124,7 @@ def test_kill_switch_reaches_two_daemons_within_2_seconds(daemon_env) -> None:
         assert disabled.returncode == 0, disabled.stderr
         for base in (first, second):
             wait_for(lambda b=base: chat(b)[0] == 503, 2.0)
-            status, body = chat(base)
+            _status, body = chat(base)
             assert body["status"] == "paused" and "(772) 555-0100" in body["reply"]
         enabled = run_tcai("bot", "enable", "fade-factory_main", env=daemon_env)
         assert enabled.returncode == 0, enabled.stderr
@@ -216,3 +216,16 @@ def test_health_embed_and_preview_commands(daemon_env) -> None:
     assert too_long.returncode == 2 and "at most 7d" in too_long.stderr
     garbled = run_tcai("preview-link", "fade-factory_main", "--ttl", "soon", env=daemon_env)
     assert garbled.returncode == 2
+
+
+def test_demo_prepares_one_business_per_template(tmp_path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}", "LOG_DIR": str(tmp_path / "logs")}
+    first = run_tcai("demo", "--no-serve", "--port", "5077", env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "http://127.0.0.1:5077/demo/"
+    assert "17 demo businesses ready (17 new)" in first.stderr
+    again = run_tcai("demo", "--no-serve", "--port", "5077", env=env)
+    assert "17 demo businesses ready (0 new)" in again.stderr
+    bots = json.loads(run_tcai("bots", "list", "--json", env=env).stdout)
+    assert len(bots) == 17 and all(b["client_id"].startswith("demo-") for b in bots)
+    assert {b["workspace_status"] for b in bots} == {"demo"}

@@ -2,8 +2,10 @@
  * tcai widget loader. Runs on the business's (host) page.
  *
  * Owns: finding its own <script> tag, fetching the bot's public config and widget token,
- * creating the fixed-position iframe and sizing it when the chat opens or closes, and
- * handing the token to the iframe over postMessage (never in a URL).
+ * creating the fixed-position iframe and sizing it when the chat opens or closes, handing
+ * the token to the iframe over postMessage (never in a URL), and keeping the visitor's
+ * session id and display transcript in the host page's (first-party) localStorage for the
+ * iframe, whose own storage browsers often block as third-party storage.
  * Deliberately does not: touch the host page's DOM beyond one iframe, inject any <style>,
  * throw, or show anything at all when the daemon is unreachable or refuses this origin.
  */
@@ -19,6 +21,9 @@
   var NARROW_MAX = 480;
   var Z_INDEX = "2147483000";
   var REGISTRY = "__tcaiWidgets";
+  var SESSION_ID = /^[A-Za-z0-9_-]{8,64}$/;
+  var MAX_TRANSCRIPT = 50;
+  var MAX_TEXT = 4000;
 
   function warn(text) {
     try {
@@ -120,6 +125,32 @@
       });
   }
 
+  /* The transcript as stored or received: at most the last MAX_TRANSCRIPT entries, each
+     exactly {role: "user"|"bot", text: string of at most MAX_TEXT chars}; others dropped. */
+  function cleanTranscript(value) {
+    var list = [];
+    if (!Array.isArray(value)) {
+      return list;
+    }
+    for (var i = 0; i < value.length; i++) {
+      var item = value[i];
+      if (
+        item &&
+        typeof item === "object" &&
+        (item.role === "user" || item.role === "bot") &&
+        typeof item.text === "string" &&
+        item.text.length <= MAX_TEXT
+      ) {
+        list.push({ role: item.role, text: item.text });
+      }
+    }
+    return list.slice(-MAX_TRANSCRIPT);
+  }
+
+  function cleanSessionId(value) {
+    return typeof value === "string" && SESSION_ID.test(value) ? value : null;
+  }
+
   function setStyles(el, styles) {
     for (var name in styles) {
       if (Object.prototype.hasOwnProperty.call(styles, name)) {
@@ -153,6 +184,52 @@
       (preview ? "?preview=" + encodeURIComponent(preview) : "");
 
     var state = { config: null, frame: null, ready: false, open: false, refreshing: null };
+    var storagePrefix = "tcai:" + client + ":" + bot + ":";
+
+    function storageGet(name) {
+      try {
+        return window.localStorage.getItem(storagePrefix + name);
+      } catch (e) {
+        return null; // storage blocked on the host page too: the chat still works
+      }
+    }
+
+    function storageSet(name, value) {
+      try {
+        if (value === null) {
+          window.localStorage.removeItem(storagePrefix + name);
+        } else {
+          window.localStorage.setItem(storagePrefix + name, value);
+        }
+      } catch (e) {
+        /* storage blocked or full */
+      }
+    }
+
+    function loadConversation() {
+      var transcript = [];
+      var raw = storageGet("transcript");
+      if (raw) {
+        try {
+          transcript = cleanTranscript(JSON.parse(raw));
+        } catch (e) {
+          transcript = [];
+        }
+      }
+      return { session_id: cleanSessionId(storageGet("session")), transcript: transcript };
+    }
+
+    function saveConversation(data) {
+      if (data.session_id === null || data.session_id === "") {
+        storageSet("session", null);
+      } else if (cleanSessionId(data.session_id)) {
+        storageSet("session", data.session_id);
+      }
+      if (Array.isArray(data.transcript)) {
+        var transcript = cleanTranscript(data.transcript);
+        storageSet("transcript", transcript.length ? JSON.stringify(transcript) : null);
+      }
+    }
 
     function post(message) {
       try {
@@ -260,12 +337,21 @@
         if (data.type === "ready") {
           state.ready = true;
           layout();
-          post({ type: "init", token: state.config.token, config: state.config });
+          var saved = loadConversation();
+          post({
+            type: "init",
+            token: state.config.token,
+            config: state.config,
+            session_id: saved.session_id,
+            transcript: saved.transcript
+          });
         } else if (data.type === "resize") {
           state.open = data.open === true;
           layout();
         } else if (data.type === "token-expired") {
           refreshToken();
+        } else if (data.type === "persist") {
+          saveConversation(data);
         }
       } catch (e) {
         /* never throw into the host page */

@@ -2,7 +2,9 @@
  * tcai chat UI. Runs inside frame.html, served by the daemon, inside the host page's iframe.
  *
  * Owns: the launcher and panel, talking to POST /api/chat (SSE or JSON), the visitor's
- * session id and a display-only copy of the transcript in localStorage, booking actions,
+ * session id and a display-only copy of the transcript (in this frame's localStorage when the
+ * browser allows it, and always mirrored to embed.js, which keeps them in the host page's
+ * first-party storage: browsers often block storage in cross-site iframes), booking actions,
  * quick replies and the paused / error states.
  * Deliberately does not: hold any secret but the short-lived widget token (handed over by
  * embed.js via postMessage, kept in memory only), render any text as HTML (every string goes
@@ -16,6 +18,8 @@
   var TOKEN_EARLY_REFRESH_MS = 30000;
   var MAX_MESSAGE = 2000;
   var MAX_TRANSCRIPT = 50;
+  var MAX_TEXT = 4000;
+  var SESSION_ID = /^[A-Za-z0-9_-]{8,64}$/;
   var MAX_QUICK = 6;
   var MAX_COOLDOWN_S = 3600;
   var SVG_NS = "http://www.w3.org/2000/svg";
@@ -196,41 +200,83 @@
 
   /* ---------- transcript and session ---------- */
 
+  function cleanSessionId(value) {
+    return typeof value === "string" && SESSION_ID.test(value) ? value : "";
+  }
+
+  function cleanTranscript(value) {
+    var list = [];
+    if (!Array.isArray(value)) {
+      return list;
+    }
+    for (var i = 0; i < value.length; i++) {
+      var item = value[i];
+      if (
+        item &&
+        typeof item === "object" &&
+        (item.role === "user" || item.role === "bot") &&
+        typeof item.text === "string"
+      ) {
+        list.push({ role: item.role, text: item.text.slice(0, MAX_TEXT) });
+      }
+    }
+    return list.slice(-MAX_TRANSCRIPT);
+  }
+
+  /* This frame's own storage, when the browser lets a cross-site iframe have one. Returns
+     whether it held a conversation. */
   function loadSession() {
-    var id = storageGet("session");
-    state.sessionId = typeof id === "string" && id.length <= 200 ? id : "";
+    state.sessionId = cleanSessionId(storageGet("session"));
     var raw = storageGet("transcript");
     var list = [];
     if (raw) {
       try {
-        var parsed = JSON.parse(raw);
-        if (Array.isArray(parsed)) {
-          for (var i = 0; i < parsed.length; i++) {
-            var item = parsed[i];
-            if (item && (item.role === "user" || item.role === "bot") && typeof item.text === "string") {
-              list.push({ role: item.role, text: item.text.slice(0, 8000) });
-            }
-          }
-        }
+        list = cleanTranscript(JSON.parse(raw));
       } catch (e) {
         list = [];
       }
     }
-    state.transcript = list.slice(-MAX_TRANSCRIPT);
+    state.transcript = list;
+    return Boolean(state.sessionId || state.transcript.length);
+  }
+
+  /* Our own storage wins when it works and holds a conversation; otherwise take the copy
+     embed.js kept in the host page's storage (sent with `init`). */
+  function adoptHostCopy(data) {
+    if (loadSession()) {
+      return;
+    }
+    var id = cleanSessionId(data.session_id);
+    var list = cleanTranscript(data.transcript);
+    if (!id && !list.length) {
+      return;
+    }
+    state.sessionId = id;
+    state.transcript = list;
+    if (id) {
+      storageSet("session", id);
+    }
+    storageSet("transcript", JSON.stringify(list));
+  }
+
+  function persist() {
+    postToParent({ type: "persist", session_id: state.sessionId || null, transcript: state.transcript });
   }
 
   function remember(role, text) {
-    state.transcript.push({ role: role, text: text });
+    state.transcript.push({ role: role, text: String(text).slice(0, MAX_TEXT) });
     if (state.transcript.length > MAX_TRANSCRIPT) {
       state.transcript = state.transcript.slice(-MAX_TRANSCRIPT);
     }
     storageSet("transcript", JSON.stringify(state.transcript));
+    persist();
   }
 
   function saveSessionId(id) {
-    if (typeof id === "string" && id && id.length <= 200 && id !== state.sessionId) {
+    if (cleanSessionId(id) && id !== state.sessionId) {
       state.sessionId = id;
       storageSet("session", id);
+      persist();
     }
   }
 
@@ -981,6 +1027,7 @@
         setToken(data.token, config);
         if (!state.initialised) {
           state.initialised = true;
+          adoptHostCopy(data); // only `init` carries the host page's copy
           build();
         } else if (config) {
           if (config.status === "paused") {
@@ -1016,7 +1063,6 @@
       return; // only meaningful inside the host page's iframe
     }
     hostOrigin = host;
-    loadSession();
     window.addEventListener("message", onMessage, false);
     var attempts = 0;
     (function announce() {
