@@ -1,0 +1,1 @@
+"""Guards run by operators and CI: the secret scanner and the payment guard."""
