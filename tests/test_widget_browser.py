@@ -50,7 +50,7 @@ def host_app(daemon: str) -> web.Application:
 
     async def page(_request: web.Request) -> web.Response:
         html = (
-            "<!doctype html><html><head><meta charset='utf-8'><title>Fade Factory</title></head>"
+            "<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' content='width=device-width, initial-scale=1'><title>Fade Factory</title></head>"
             "<body><h1>Fade Factory</h1><p>Best fades in town.</p>"
             f"<script src='{daemon}/widget/embed.js' data-client='fade-factory' data-bot='{BOT}' "
             "async></script></body></html>"
@@ -113,6 +113,7 @@ def watch_console(page: Page) -> list[str]:
 
 async def shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
+    await page.wait_for_timeout(400)  # let the panel's open animation finish
     await page.screenshot(path=str(ARTIFACTS / f"widget-{name}.png"))
 
 
