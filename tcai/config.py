@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -114,6 +115,7 @@ class Settings(BaseSettings):
     session_secret: SecretStr | None = None
     widget_secret: SecretStr | None = None
     widget_secret_previous: SecretStr | None = None
+    widget_secret_rotated_at: datetime | None = None
     widget_allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
     session_idle_timeout_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 30
     login_max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
@@ -157,7 +159,9 @@ class Settings(BaseSettings):
             value = DEFAULT_DATABASE_URL
         return normalise_database_url(value)
 
-    @field_validator("openai_api_key", "widget_secret_previous", mode="before")
+    @field_validator(
+        "openai_api_key", "widget_secret_previous", "widget_secret_rotated_at", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

@@ -86,7 +86,7 @@ def _decode(settings: Settings, token: str, typ: str) -> dict[str, Any]:
     if not token or len(token) > 4096:
         raise InvalidToken("missing or malformed token")
     expired = False
-    for key in _secrets(settings):
+    for index, key in enumerate(_secrets(settings)):
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -103,6 +103,10 @@ def _decode(settings: Settings, token: str, typ: str) -> dict[str, Any]:
             continue
         if claims.get("typ") != typ:
             raise InvalidToken(f"not a {typ} token")
+        rotated = settings.widget_secret_rotated_at
+        if index > 0 and rotated is not None and int(claims["iat"]) > rotated.timestamp() + 5:
+            # Signed with the previous secret after it was retired: not one of ours.
+            raise InvalidToken("the token is not valid")
         return claims
     if expired:
         raise ExpiredToken("the token has expired; reload the widget")

@@ -1,0 +1,166 @@
+"""`tcai check`: the pre-deployment checklist, every gate run, none short-circuiting.
+
+Gates: configuration, migrations current, templates valid, secrets scan clean, payment
+guard clean. Each row says PASS, FAIL or WARN, how long it took, what it found and the
+command that shows the details. A broken gate (an exception) is a FAIL row, never an
+abort: the operator always sees the whole table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from tcai.config import Settings, load_settings
+from tcai.db.engine import make_engine, session_scope
+from tcai.db.migrate import get_status
+from tcai.errors import TcaiError
+
+Status = Literal["PASS", "FAIL", "WARN"]
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    status: Status
+    message: str
+    seconds: float
+    command: str
+
+
+@dataclass
+class Checklist:
+    gates: list[Gate]
+
+    @property
+    def ok(self) -> bool:
+        return all(g.status != "FAIL" for g in self.gates)
+
+    def as_dict(self) -> dict[str, Any]:
+        failed = sum(1 for g in self.gates if g.status == "FAIL")
+        return {
+            "ok": self.ok,
+            "total": len(self.gates),
+            "passed": len(self.gates) - failed,
+            "failed": failed,
+            "items": [
+                {
+                    "name": g.name,
+                    "status": g.status.lower(),
+                    "message": g.message,
+                    "seconds": round(g.seconds, 3),
+                    "command": g.command,
+                }
+                for g in self.gates
+            ],
+        }
+
+
+GateFn = Callable[[], tuple[Status, str]]
+
+
+def _run(name: str, command: str, gate: GateFn) -> Gate:
+    started = time.monotonic()
+    try:
+        status, message = gate()
+    except TcaiError as exc:
+        status, message = (
+            "FAIL",
+            exc.message + ("; " + "; ".join(exc.details[:3]) if exc.details else ""),
+        )
+    except Exception as exc:  # a broken gate is a failed gate, never a crash
+        status, message = "FAIL", f"{type(exc).__name__}: {exc}"
+    return Gate(name, status, message, time.monotonic() - started, command)
+
+
+def run_checklist(env_file: Path, scan_root: Path) -> Checklist:
+    settings_box: list[Settings] = []
+
+    def configuration() -> tuple[Status, str]:
+        settings = load_settings(env_file)
+        settings_box.append(settings)
+        if not settings.is_production:
+            return (
+                "WARN",
+                f"valid, but TCAI_ENV is {settings.tcai_env}: production rules are not enforced",
+            )
+        return "PASS", "valid for production"
+
+    def migrations() -> tuple[Status, str]:
+        if not settings_box:
+            return "FAIL", "skipped: the configuration is invalid"
+        engine = make_engine(settings_box[0].database_url or "")
+        try:
+            status = get_status(engine)
+        finally:
+            engine.dispose()
+        if status.up_to_date:
+            return "PASS", f"at {status.head}"
+        return (
+            "FAIL",
+            f"{len(status.pending)} migration(s) pending (at {status.current or 'empty'})",
+        )
+
+    def templates() -> tuple[Status, str]:
+        from tcai.templates.store import as_stored, stored_templates
+        from tcai.templates.validation import validate_stored
+
+        if not settings_box:
+            return "FAIL", "skipped: the configuration is invalid"
+        engine = make_engine(settings_box[0].database_url or "")
+        try:
+            with session_scope(engine) as session:
+                rows = [as_stored(r) for r in stored_templates(session)]
+        finally:
+            engine.dispose()
+        report = validate_stored(rows)
+        total = len(report.checked)
+        if not report.ok:
+            return (
+                "FAIL",
+                f"{len(report.failed_ids())} of {total} templates fail: {report.errors[0].line()}",
+            )
+        if report.warnings:
+            count = len(report.warnings)
+            return (
+                "WARN",
+                f"{total}/{total} valid; {count} placeholder booking URL(s) block go-live",
+            )
+        return "PASS", f"{total}/{total} valid"
+
+    def secrets() -> tuple[Status, str]:
+        from tcai.guards.secrets import scan_paths
+
+        report = scan_paths([scan_root], root=scan_root)
+        if report.findings:
+            first = report.findings[0]
+            return (
+                "FAIL",
+                f"{len(report.findings)} finding(s), first {first.file}:{first.line} {first.rule}",
+            )
+        return "PASS", f"{report.files_scanned} files clean"
+
+    def payments() -> tuple[Status, str]:
+        from tcai.guards.payments import guard_paths
+
+        report = guard_paths([scan_root], root=scan_root)
+        if report.findings:
+            first = report.findings[0]
+            return (
+                "FAIL",
+                f"{len(report.findings)} finding(s), first {first.file}:{first.line} {first.rule}",
+            )
+        return "PASS", f"{report.files_scanned} files clean"
+
+    return Checklist(
+        [
+            _run("configuration", "tcai config show", configuration),
+            _run("migrations", "tcai db status", migrations),
+            _run("templates", "tcai templates validate", templates),
+            _run("secrets scan", f"tcai scan secrets {scan_root}", secrets),
+            _run("payment guard", f"tcai guard payments {scan_root}", payments),
+        ]
+    )
