@@ -49,3 +49,40 @@ def record_audit(
             ip=ip,
         )
     )
+
+
+def list_audit(
+    session: Session,
+    *,
+    workspace_id: int | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    since: Any = None,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    from sqlmodel import col, select
+
+    query = select(AuditLog).order_by(col(AuditLog.at).desc(), col(AuditLog.id).desc()).limit(limit)
+    if workspace_id is not None:
+        query = query.where(AuditLog.workspace_id == workspace_id)
+    if actor:
+        query = query.where(AuditLog.actor == actor)
+    if action:
+        query = query.where(col(AuditLog.action).startswith(action))
+    if since is not None:
+        query = query.where(col(AuditLog.at) >= since)
+    return [
+        {
+            "id": row.id,
+            "at": row.at.isoformat(),
+            "actor": row.actor,
+            "action": row.action,
+            "target": row.target,
+            "workspace_id": row.workspace_id,
+            "reason": row.reason,
+            "before": row.before,
+            "after": row.after,
+            "request_id": row.request_id,
+        }
+        for row in session.exec(query)
+    ]

@@ -29,7 +29,13 @@ from tcai.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///./tcai.db"
 MIN_SECRET_LENGTH = 32
-SECRET_FIELDS = ("openai_api_key", "session_secret", "widget_secret", "widget_secret_previous")
+SECRET_FIELDS = (
+    "openai_api_key",
+    "session_secret",
+    "widget_secret",
+    "widget_secret_previous",
+    "smtp_password",
+)
 
 # Lower-cased fragments that mark a value someone meant to replace.
 _PLACEHOLDER_FRAGMENTS = (
@@ -60,6 +66,7 @@ _ENV_ALIASES = {
     "test": "test",
     "testing": "test",
 }
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _ORIGIN = re.compile(
     r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$|^https?://\[[0-9A-Fa-f:]+\](:\d{1,5})?$"
 )
@@ -126,6 +133,17 @@ class Settings(BaseSettings):
     request_timeout_ms: Annotated[int, Field(ge=1000, le=600_000)] = 30_000
     port: Annotated[int, Field(ge=1, le=65535)] = 5000
     host: str = "127.0.0.1"
+    smtp_host: str | None = None
+    """Unset: no owner e-mail notifications are queued at all."""
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = None
+    smtp_starttls: bool = True
+    outbox_max_attempts: Annotated[int, Field(ge=1, le=100)] = 12
+    webhook_allow_private: bool = False
+    """Lets webhooks reach loopback and private addresses (and plain http): tests and
+    development only, refused in production."""
 
     @property
     def is_production(self) -> bool:
@@ -134,6 +152,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return (self.database_url or "").startswith("sqlite")
+
+    @property
+    def smtp_enabled(self) -> bool:
+        return self.smtp_host is not None
 
     @field_validator("tcai_env", mode="before")
     @classmethod
@@ -206,6 +228,36 @@ class Settings(BaseSettings):
             value = [item for item in value.split(",") if item.strip()]
         if isinstance(value, (list, tuple)):
             return tuple(parse_origin(str(item)) for item in value)
+        return value
+
+    @field_validator("smtp_host", "smtp_username", "smtp_password", "smtp_from", mode="before")
+    @classmethod
+    def _blank_smtp(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+    @field_validator("smtp_from", mode="after")
+    @classmethod
+    def _smtp_from(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            if info.data.get("smtp_host"):
+                raise ValueError(
+                    "required when SMTP_HOST is set; the sender address of owner "
+                    "notifications, e.g. tcai@your-agency.example"
+                )
+            return None
+        if not _EMAIL.match(value):
+            raise ValueError("must be an e-mail address such as tcai@your-agency.example")
+        return value
+
+    @field_validator("webhook_allow_private", mode="after")
+    @classmethod
+    def _allow_private(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("tcai_env") == "production":
+            raise ValueError(
+                "refused in production: it lets webhooks reach private addresses; unset it"
+            )
         return value
 
     def public_view(self) -> dict[str, Any]:

@@ -47,9 +47,9 @@ class CliState:
         engine = self.engine()
         status = get_status(engine)
         if not status.up_to_date:
-            where = "an empty database" if status.current is None else "an old schema"
+            where = "is empty" if status.current is None else "has an old schema"
             raise MigrationRequired(
-                f"the database has {where} ({len(status.pending)} migration(s) pending); "
+                f"the database {where} ({len(status.pending)} migration(s) pending); "
                 "run `tcai db upgrade` (or `tcai init`)"
             )
         return engine
