@@ -117,19 +117,19 @@ def test_audit_list_filters(cli, barber) -> None:
      ("i-am-anabelle-2026", "e-mail name"), ("aaaaaaaaaaaaaaaa", "too few different"), ("x" * 129, "at most 128")],
 )
 def test_password_policy(password, problem) -> None:
-    assert any(problem in p for p in password_problems(password, "anabelle@fadefactory.example.org"))
+    assert any(problem in p for p in password_problems(password, "anabelle@fadefactory.shop"))
 
 
 def test_a_good_password_passes() -> None:
-    assert password_problems(GOOD_PASSWORD, "ana@fadefactory.example.org") == []
+    assert password_problems(GOOD_PASSWORD, "ana@fadefactory.shop") == []
 
 
 def test_users_lifecycle(cli, seeded, barber, monkeypatch) -> None:
     monkeypatch.setenv("TCAI_PASSWORD", GOOD_PASSWORD)
-    made = cli("users", "create", "--email", "Ana@FadeFactory.example.org", "-w", "fade-factory", "--json")
+    made = cli("users", "create", "--email", "Ana@FadeFactory.shop", "-w", "fade-factory", "--json")
     assert made.exit_code == 0, made.output
-    assert json.loads(made.stdout)["email"] == "ana@fadefactory.example.org"
-    assert cli("users", "create", "--email", "ana@fadefactory.example.org").exit_code == 1
+    assert json.loads(made.stdout)["email"] == "ana@fadefactory.shop"
+    assert cli("users", "create", "--email", "ana@fadefactory.shop").exit_code == 1
     engine = seeded.engine()
     with Session(engine) as session:
         user = session.exec(select(User)).one()
@@ -139,19 +139,19 @@ def test_users_lifecycle(cli, seeded, barber, monkeypatch) -> None:
         session.add(Lockout(email=user.email, failed_count=7, locked_until=utcnow()))
         session.commit()
     monkeypatch.setenv("TCAI_PASSWORD", "password")
-    weak = cli("users", "passwd", "ana@fadefactory.example.org")
+    weak = cli("users", "passwd", "ana@fadefactory.shop")
     assert weak.exit_code == 1 and "common" in weak.stderr
     monkeypatch.setenv("TCAI_PASSWORD", "an even longer pass phrase")
-    assert "1 session(s) ended" in cli("users", "passwd", "ana@fadefactory.example.org").stdout
-    assert cli("users", "unlock", "ana@fadefactory.example.org").stdout.strip() == "✓ unlocked"
-    assert cli("users", "disable", "ana@fadefactory.example.org").exit_code == 0
+    assert "1 session(s) ended" in cli("users", "passwd", "ana@fadefactory.shop").stdout
+    assert cli("users", "unlock", "ana@fadefactory.shop").stdout.strip() == "✓ unlocked"
+    assert cli("users", "disable", "ana@fadefactory.shop").exit_code == 0
     with Session(engine) as session:
         user = session.exec(select(User)).one()
         lockout = session.exec(select(Lockout)).one()
         assert user.disabled and lockout.failed_count == 0 and lockout.locked_until is None
         assert verify_password(user.password_hash, "an even longer pass phrase")
     engine.dispose()
-    assert cli("users", "passwd", "ghost@fadefactory.example.org").exit_code == 1
+    assert cli("users", "passwd", "ghost@fadefactory.shop").exit_code == 1
     bad = cli("users", "create", "--email", "not-an-email")
     assert bad.exit_code == 1 and "--email" in bad.stderr
     listed = json.loads(cli("users", "list", "--json").stdout)
@@ -159,5 +159,5 @@ def test_users_lifecycle(cli, seeded, barber, monkeypatch) -> None:
 
 
 def test_users_need_a_password_source(cli, barber) -> None:
-    result = cli("users", "create", "--email", "bo@fadefactory.example.org")
+    result = cli("users", "create", "--email", "bo@fadefactory.shop")
     assert result.exit_code == 2 and "TCAI_PASSWORD" in result.stderr
