@@ -24,6 +24,7 @@ lifecycle (that is `tcai.daemon.app`, through `OutboxWorker`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -32,7 +33,7 @@ import smtplib
 import ssl
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -40,7 +41,6 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -68,6 +68,7 @@ MAX_ERROR_CHARS = 500
 SMTP_TIMEOUT_S = 10.0
 POLL_INTERVAL_S = 5.0
 CONCURRENCY = 10
+CLAIM_LIMIT = 50
 
 
 # ---- backoff ---------------------------------------------------------------------------
@@ -79,7 +80,7 @@ def backoff_cap(failures: int) -> float:
     exponent = max(failures - 1, 0)
     if exponent >= 32:
         return BACKOFF_CAP_S
-    return min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**exponent)
+    return min(BACKOFF_CAP_S, BACKOFF_BASE_S * (1 << exponent))
 
 
 def backoff_delay(failures: int, rng: random.Random | None = None) -> timedelta:
@@ -184,7 +185,9 @@ class DeliveryRun:
         return document
 
 
-def _webhook_secret(session: Session, bot_pk: int | None, cache: dict[int, str | None]) -> Any:
+def _webhook_secret(
+    session: Session, bot_pk: int | None, cache: dict[int, str | None]
+) -> str | None:
     if bot_pk is None:
         return None
     if bot_pk not in cache:
@@ -194,12 +197,13 @@ def _webhook_secret(session: Session, bot_pk: int | None, cache: dict[int, str |
             try:
                 secret = BotConfig.model_validate(document).webhook_secret
             except ValidationError:
-                secret = document.get("webhook_secret") if isinstance(document, dict) else None
+                value = document.get("webhook_secret") if isinstance(document, dict) else None
+                secret = value if isinstance(value, str) else None
         cache[bot_pk] = secret
     return cache[bot_pk]
 
 
-def claim_due(engine: Engine, *, now: datetime, limit: int = 50) -> list[Claim]:
+def claim_due(engine: Engine, *, now: datetime, limit: int = CLAIM_LIMIT) -> list[Claim]:
     """Lease up to `limit` due rows in one short transaction and return copies of them."""
     lease_until = now + LEASE
     with session_scope(engine) as session:
@@ -446,7 +450,7 @@ async def deliver_due(
     engine: Engine,
     settings: Settings,
     *,
-    limit: int = 50,
+    limit: int = CLAIM_LIMIT,
     now: datetime | None = None,
     timeout_s: float = WEBHOOK_TIMEOUT_S,
     rng: random.Random | None = None,
@@ -505,36 +509,49 @@ class OutboxWorker:
         self.interval = interval
         self.passes = 0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: asyncio.Event | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         """Ask for a pass now; safe from any thread (the chat engine persists in one)."""
-        loop, event = self._loop, self._wake
-        if loop is None or event is None or loop.is_closed():
+        loop = self._loop
+        if loop is None or loop.is_closed():
             return
-        try:
-            loop.call_soon_threadsafe(event.set)
-        except RuntimeError:  # the loop is shutting down
-            pass
+        with contextlib.suppress(RuntimeError):  # the loop is shutting down
+            loop.call_soon_threadsafe(self._wake.set)
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = False
+        self._task = asyncio.create_task(self.run(), name="tcai-outbox")
+
+    async def stop(self, grace_s: float = 2.0) -> None:
+        """Let a pass in progress finish for up to `grace_s`, then cancel it (whatever it
+        had claimed is delivered after its lease runs out)."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        done, _ = await asyncio.wait({task}, timeout=grace_s)
+        if not done:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def run(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 run = await deliver_due(self.engine, self.settings)
                 self.passes += 1
-                if run.claimed == 50:  # a backlog: go again without waiting
+                if run.claimed >= CLAIM_LIMIT:  # a backlog: go again without waiting
                     continue
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("outbox pass failed; trying again in %.0f s", self.interval)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
-            except TimeoutError:
-                pass
 
 
 # ---- operator commands -----------------------------------------------------------------
@@ -639,15 +656,3 @@ def retry_item(
         )
         session.flush()
         return outbox_summary(row)
-
-
-def count_by_status(session: Session) -> dict[str, int]:
-    rows = session.exec(
-        select(Outbox.status, sa.func.count()).group_by(Outbox.status)  # type: ignore[call-overload]
-    ).all()
-    counts = dict.fromkeys(OUTBOX_STATUSES, 0)
-    counts.update({status: int(n) for status, n in rows})
-    return counts
-
-
-WakeFn = Callable[[], None]

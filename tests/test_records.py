@@ -20,7 +20,7 @@ GOOD_PASSWORD = "correct horse battery staple"
 
 async def test_leads_list_and_csv_export_is_formula_safe(cli, facts_chat, barber) -> None:
     await facts_chat.say("My name is Ana, 772-555-0142")
-    await facts_chat.say("=HYPERLINK(\"http://evil\") here, email +cmd@shopmail.com")
+    await facts_chat.say('=HYPERLINK("http://evil") here, email +cmd@shopmail.com')
     engine = facts_chat.database.engine()
     with Session(engine) as session:
         lead = session.exec(select(Lead)).first()
@@ -41,7 +41,9 @@ async def test_leads_list_and_csv_export_is_formula_safe(cli, facts_chat, barber
     for row in table:
         for value in row.values():
             assert not value.startswith(("=", "+", "-", "@", "\t", "\r"))
-    as_json = json.loads(cli("leads", "export", "--workspace", "fade-factory", "--format", "json").stdout)
+    as_json = json.loads(
+        cli("leads", "export", "--workspace", "fade-factory", "--format", "json").stdout
+    )
     assert {r["name"] for r in as_json} >= {"=cmd|' /C calc'!A0"}
 
 
@@ -61,7 +63,9 @@ def test_bad_input(cli, barber, args, code, message) -> None:
     assert message in result.stderr
 
 
-async def test_leads_recover_imports_the_spool_once(cli, facts_chat, barber, isolated_env, monkeypatch) -> None:
+async def test_leads_recover_imports_the_spool_once(
+    cli, facts_chat, barber, isolated_env, monkeypatch
+) -> None:
     from sqlalchemy.exc import OperationalError
 
     import tcai.chat.pipeline as pipeline_module
@@ -80,7 +84,9 @@ async def test_leads_recover_imports_the_spool_once(cli, facts_chat, barber, iso
     assert json.loads(first.stdout)["imported"] == 2
     leads = rows(facts_chat.database, Lead)
     assert {(lead.name, lead.phone, lead.email, lead.source) for lead in leads} == {
-        ("Mia", "+17725550166", None, "spool"), ("Bo", None, "bo.lee@shopmail.com", "spool")}
+        ("Mia", "+17725550166", None, "spool"),
+        ("Bo", None, "bo.lee@shopmail.com", "spool"),
+    }
     assert spool.read_text() == ""
     imported = spool.with_suffix(".jsonl.imported")
     spool.write_text(imported.read_text())
@@ -92,9 +98,13 @@ async def test_leads_recover_imports_the_spool_once(cli, facts_chat, barber, iso
 async def test_conversations_list_and_show(cli, facts_chat, barber) -> None:
     reply = await facts_chat.say("do you take walk-ins?")
     await facts_chat.say("I want to kill myself", session=reply.session_id)
-    listed = json.loads(cli("conversations", "list", "--workspace", "fade-factory", "--json").stdout)
+    listed = json.loads(
+        cli("conversations", "list", "--workspace", "fade-factory", "--json").stdout
+    )
     assert len(listed) == 1 and listed[0]["flags"] == ["crisis", "needs_review"]
-    flagged = json.loads(cli("conversations", "list", "-w", "fade-factory", "--flagged", "--json").stdout)
+    flagged = json.loads(
+        cli("conversations", "list", "-w", "fade-factory", "--flagged", "--json").stdout
+    )
     assert len(flagged) == 1
     shown = json.loads(cli("conversations", "show", reply.session_id, "--json").stdout)
     assert [m["source"] for m in shown["transcript"]] == ["visitor", "faq", "visitor", "crisis"]
@@ -106,15 +116,23 @@ def test_audit_list_filters(cli, barber) -> None:
     cli("bots", "set", "fade-factory_main", "lead_capture=false", "--reason", "owner asked")
     entries = json.loads(cli("audit", "list", "--json").stdout)
     assert [e["action"] for e in entries][:2] == ["bot.update", "client.create"]
-    only = json.loads(cli("audit", "list", "--action", "bot.", "--workspace", "fade-factory", "--json").stdout)
+    only = json.loads(
+        cli("audit", "list", "--action", "bot.", "--workspace", "fade-factory", "--json").stdout
+    )
     assert [e["action"] for e in only] == ["bot.update"] and only[0]["reason"] == "owner asked"
     assert json.loads(cli("audit", "list", "--actor", "nobody", "--json").stdout) == []
 
 
 @pytest.mark.parametrize(
     ("password", "problem"),
-    [("short", "at least 12"), ("password1234", "common"), ("Password123!", "common"),
-     ("i-am-anabelle-2026", "e-mail name"), ("aaaaaaaaaaaaaaaa", "too few different"), ("x" * 129, "at most 128")],
+    [
+        ("short", "at least 12"),
+        ("password1234", "common"),
+        ("Password123!", "common"),
+        ("i-am-anabelle-2026", "e-mail name"),
+        ("aaaaaaaaaaaaaaaa", "too few different"),
+        ("x" * 129, "at most 128"),
+    ],
 )
 def test_password_policy(password, problem) -> None:
     assert any(problem in p for p in password_problems(password, "anabelle@fadefactory.shop"))
@@ -133,9 +151,13 @@ def test_users_lifecycle(cli, seeded, barber, monkeypatch) -> None:
     engine = seeded.engine()
     with Session(engine) as session:
         user = session.exec(select(User)).one()
-        assert user.password_hash.startswith("$argon2id$") and GOOD_PASSWORD not in user.password_hash
+        assert (
+            user.password_hash.startswith("$argon2id$") and GOOD_PASSWORD not in user.password_hash
+        )
         assert verify_password(user.password_hash, GOOD_PASSWORD)
-        session.add(UserSession(token_hash="a" * 64, user_id=user.id, csrf_token="c", expires_at=utcnow()))
+        session.add(
+            UserSession(token_hash="a" * 64, user_id=user.id, csrf_token="c", expires_at=utcnow())
+        )
         session.add(Lockout(email=user.email, failed_count=7, locked_until=utcnow()))
         session.commit()
     monkeypatch.setenv("TCAI_PASSWORD", "password")

@@ -49,8 +49,14 @@ def add_sessions(database) -> None:
         session.add(user)
         session.flush()
         for i in range(2):
-            session.add(UserSession(token_hash=f"{i:064d}", user_id=user.id, csrf_token="c",
-                                    expires_at=utcnow() + timedelta(hours=1)))
+            session.add(
+                UserSession(
+                    token_hash=f"{i:064d}",
+                    user_id=user.id,
+                    csrf_token="c",
+                    expires_at=utcnow() + timedelta(hours=1),
+                )
+            )
         session.commit()
     engine.dispose()
 
@@ -71,7 +77,7 @@ def test_rotate_keeps_the_file_and_ends_sessions(cli, migrated, isolated_env) ->
     assert new["WIDGET_SECRET_PREVIOUS"] == old_widget
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", new["WIDGET_SECRET_ROTATED_AT"])
     # Every other line, comment, export prefix and quote style is kept.
-    assert text.startswith("# production settings\nexport TCAI_ENV=development\nSESSION_SECRET=\"")
+    assert text.startswith('# production settings\nexport TCAI_ENV=development\nSESSION_SECRET="')
     assert "\n\n# the widget signs tokens with this\nexport WIDGET_SECRET='" in text
     assert "OPENAI_MODEL=gpt-4o-mini  # the cheap one\n" in text
     assert stat.S_IMODE(env.stat().st_mode) == 0o600
@@ -81,8 +87,15 @@ def test_rotate_keeps_the_file_and_ends_sessions(cli, migrated, isolated_env) ->
         assert all(s.revoked_at is not None for s in session.exec(select(UserSession)))
         audit = session.exec(select(AuditLog).where(AuditLog.action == "secrets.rotate")).one()
     engine.dispose()
-    assert audit.after == {"rotated": ["SESSION_SECRET", "WIDGET_SECRET", "WIDGET_SECRET_PREVIOUS",
-                                       "WIDGET_SECRET_ROTATED_AT"], "sessions_ended": 2}
+    assert audit.after == {
+        "rotated": [
+            "SESSION_SECRET",
+            "WIDGET_SECRET",
+            "WIDGET_SECRET_PREVIOUS",
+            "WIDGET_SECRET_ROTATED_AT",
+        ],
+        "sessions_ended": 2,
+    }
     assert old_widget not in json.dumps(audit.after) and old_widget not in result.output
 
 
@@ -100,7 +113,9 @@ def test_missing_env_file(cli, migrated, isolated_env) -> None:
     assert result.exit_code == 1 and "no env file" in result.stderr
 
 
-def test_widget_tokens_survive_one_rotation_but_not_two(cli, migrated, isolated_env, monkeypatch) -> None:
+def test_widget_tokens_survive_one_rotation_but_not_two(
+    cli, migrated, isolated_env, monkeypatch
+) -> None:
     env = isolated_env / ".env"
     write_env(env, new_secret(), new_secret())
     before = load_settings(env)
@@ -108,15 +123,27 @@ def test_widget_tokens_survive_one_rotation_but_not_two(cli, migrated, isolated_
 
     assert cli("secrets", "rotate", "--env-file", str(env)).exit_code == 0
     after_one = load_settings(env)
-    assert verify_widget_token(after_one, token, "c1", "c1_main").origin == "https://shop.example.org"
+    assert (
+        verify_widget_token(after_one, token, "c1", "c1_main").origin == "https://shop.example.org"
+    )
     fresh, _ = mint_widget_token(after_one, "c1", "c1_main", "https://shop.example.org")
     assert verify_widget_token(after_one, fresh, "c1", "c1_main")
 
     # A token signed with the retired secret but dated after its retirement is refused.
     previous = after_one.widget_secret_previous.get_secret_value()
-    late = jwt.encode({"typ": "widget", "cid": "c1", "aud_bot": "c1_main", "origin": "https://shop.example.org",
-                       "iss": "tcai", "iat": int(time.time()) + 120, "exp": int(time.time()) + 600},
-                      previous, algorithm="HS256")
+    late = jwt.encode(
+        {
+            "typ": "widget",
+            "cid": "c1",
+            "aud_bot": "c1_main",
+            "origin": "https://shop.example.org",
+            "iss": "tcai",
+            "iat": int(time.time()) + 120,
+            "exp": int(time.time()) + 600,
+        },
+        previous,
+        algorithm="HS256",
+    )
     with pytest.raises(InvalidToken):
         verify_widget_token(after_one, late, "c1", "c1_main")
 

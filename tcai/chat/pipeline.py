@@ -170,6 +170,7 @@ class ChatEngine:
         spool_path: Path | None = None,
         clock: Callable[[], datetime] = utcnow,
         directory: BotDirectory | None = None,
+        on_outbox: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -177,6 +178,8 @@ class ChatEngine:
         self.spool_path = spool_path or Path(settings.log_dir) / "lead-spool.jsonl"
         self.clock = clock
         self.directory = directory or BotDirectory(engine, compile_config=compile_bot)
+        self.on_outbox = on_outbox
+        """Called (from the worker thread) after a turn queued webhook or e-mail rows."""
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -193,6 +196,8 @@ class ChatEngine:
             try:
                 with session_scope(self.engine) as session:
                     result = persist_turn(session, ctx, record)
+                if result.queued and self.on_outbox is not None:
+                    self.on_outbox()
                 return result.lead_id, result.lead_created or result.lead_changed
             except SQLAlchemyError as exc:
                 last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
@@ -298,6 +303,8 @@ class ChatEngine:
             crisis=crisis,
             booking=booking,
             webhook_url=config.webhook_url,
+            notify_emails=config.notify_emails if self.settings.smtp_enabled else (),
+            business_name=config.business.name,
             now=now,
         )
         _lead_id, captured = await asyncio.to_thread(self._persist, ctx, record)

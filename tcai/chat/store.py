@@ -4,7 +4,8 @@ Neither runs while the LLM is thinking (SPEC §6, LIBRARIES §0.3): `load_contex
 everything a turn needs in one transaction, `persist_turn` writes everything the turn
 produced in another — messages, conversation counters and flags, the lead (one per
 person per workspace, the unique indexes settle races), booking events, appointment
-requests, usage counters (atomic upserts) and outbox events. `spool_lead` is the last
+requests, usage counters (atomic upserts) and outbox events (webhook rows here, owner
+e-mails through `tcai.outbox.enqueue_lead_notification`). `spool_lead` is the last
 resort when the database refuses a lead.
 """
 
@@ -37,6 +38,7 @@ from tcai.db.models import (
     Usage,
 )
 from tcai.db.types import utcnow
+from tcai.outbox import enqueue_lead_notification
 
 HISTORY_MESSAGES = 10
 
@@ -138,6 +140,9 @@ class TurnRecord:
     crisis: bool = False
     booking: BookingRecord | None = None
     webhook_url: str | None = None
+    notify_emails: tuple[str, ...] = ()
+    """Owner addresses told of a new lead by e-mail; left empty when SMTP is not set."""
+    business_name: str | None = None
     now: datetime = field(default_factory=utcnow)
 
 
@@ -147,6 +152,8 @@ class PersistResult:
     lead_id: int | None
     lead_created: bool
     lead_changed: bool
+    queued: int = 0
+    """Outbox rows this turn added (the daemon wakes its delivery worker for them)."""
 
 
 def _insert(session: Session) -> Any:
@@ -253,9 +260,26 @@ def _upsert_lead(
 
 def _event(
     session: Session, ctx: TurnContext, record: TurnRecord, event_type: str, data: dict[str, Any]
-) -> None:
+) -> int:
+    """Queue `event_type` for the bot's webhook and, for a new lead, an e-mail per owner
+    address (`record.notify_emails` is empty when SMTP is not configured)."""
+    queued = 0
+    if event_type == "lead.created" and record.notify_emails:
+        queued += len(
+            enqueue_lead_notification(
+                session,
+                workspace_id=ctx.workspace_id,
+                bot_pk=ctx.bot_pk,
+                client_id=ctx.client_id,
+                bot_id=ctx.bot_id,
+                business_name=record.business_name,
+                recipients=record.notify_emails,
+                lead=data,
+                now=record.now,
+            )
+        )
     if not record.webhook_url:
-        return
+        return queued
     event_id = uuid.uuid4().hex
     session.add(
         Outbox(
@@ -277,6 +301,7 @@ def _event(
             created_at=record.now,
         )
     )
+    return queued + 1
 
 
 def _lead_data(lead: Lead) -> dict[str, Any]:
@@ -340,14 +365,15 @@ def persist_turn(session: Session, ctx: TurnContext, record: TurnRecord) -> Pers
         )
     )
 
+    queued = 0
     if record.booking is not None and record.booking.handling == "internal":
-        _record_request(session, ctx, conversation_id, lead, record)
+        queued += _record_request(session, ctx, conversation_id, lead, record)
     if lead is not None and (created or changed):
-        _event(
+        queued += _event(
             session, ctx, record, "lead.created" if created else "lead.updated", _lead_data(lead)
         )
     if record.crisis:
-        _event(
+        queued += _event(
             session,
             ctx,
             record,
@@ -356,13 +382,15 @@ def persist_turn(session: Session, ctx: TurnContext, record: TurnRecord) -> Pers
         )
     if ctx.open_request_id and lead is not None and not record.booking:
         _attach_contacts(session, ctx.open_request_id, lead, record.now)
-    return PersistResult(conversation_id, lead_id, created, changed)
+    return PersistResult(conversation_id, lead_id, created, changed, queued)
 
 
 def _record_request(
     session: Session, ctx: TurnContext, conversation_id: int, lead: Lead | None, record: TurnRecord
-) -> None:
+) -> int:
+    """Open or complete the internal booking request; returns the outbox rows queued."""
     assert record.booking is not None
+    queued = 0
     request: AppointmentRequest | None = None
     if ctx.open_request_id:
         request = session.get(AppointmentRequest, ctx.open_request_id)
@@ -395,12 +423,13 @@ def _record_request(
         }
         if lead is not None:
             data["lead"] = _lead_data(lead)
-        _event(session, ctx, record, "booking.requested", data)
+        queued = _event(session, ctx, record, "booking.requested", data)
     if lead is not None:
         request.lead_id = lead.id
         request.name, request.phone, request.email = lead.name, lead.phone, lead.email
     request.updated_at = record.now
     session.add(request)
+    return queued
 
 
 def _attach_contacts(session: Session, request_id: int, lead: Lead, now: datetime) -> None:

@@ -2,7 +2,8 @@
 
 Exactly the routes of SPEC §7 (plus demo pages when started in demo mode). Each resource
 has one cleanup context: the database engine, the LLM client, the PostgreSQL change
-listener. Nothing here is global; everything hangs off the application by typed key.
+listener, the outbox delivery worker. Nothing here is global; everything hangs off the
+application by typed key.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from tcai.daemon.metrics import Metrics
 from tcai.daemon.middlewares import make_middlewares
 from tcai.daemon.ratelimit import RateLimits
 from tcai.db.engine import make_engine
-from tcai.logs import make_file_logger
+from tcai.logs import make_file_logger, remove_handlers, setup_logging
+from tcai.outbox import OutboxWorker
 
 MAX_BODY_BYTES = 16 * 1024
 
@@ -40,7 +42,9 @@ def create_app(
     rate_limits: RateLimits | None = None,
 ) -> web.Application:
     log_name = "access.jsonl" if worker == 0 else f"access.w{worker}.jsonl"
-    access_log = make_file_logger(f"tcai.access.{worker}", Path(settings.log_dir), log_name)
+    access_log, access_handler = make_file_logger(
+        f"tcai.access.{worker}", Path(settings.log_dir), log_name
+    )
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=make_middlewares(access_log))
     app[SETTINGS] = settings
     app[DEMO] = demo
@@ -48,13 +52,20 @@ def create_app(
     app[LIMITS] = rate_limits or RateLimits()
     db = engine or make_engine(settings.database_url or "")
     app[ENGINE] = db
+    log_handlers = setup_logging(
+        Path(settings.log_dir),
+        settings.log_level,
+        db,
+        "tcai.jsonl" if worker == 0 else f"tcai.w{worker}.jsonl",
+    )
     app[DIRECTORY] = BotDirectory(db, compile_config=compile_bot)
+    outbox = OutboxWorker(db, settings)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         llm = make_llm_client(settings)
         if llm is not None:
             app[LLM] = llm
-        app[CHAT] = ChatEngine(settings, db, llm, directory=app[DIRECTORY])
+        app[CHAT] = ChatEngine(settings, db, llm, directory=app[DIRECTORY], on_outbox=outbox.wake)
         listener = None
         if db.dialect.name == "postgresql":
             listener = asyncio.create_task(listen_for_changes(db, app[DIRECTORY]))
@@ -65,10 +76,20 @@ def create_app(
                 await listener
         if llm is not None:
             await llm.close()
+        remove_handlers(log_handlers)
+        remove_handlers([access_handler], access_log.name)
         if engine is None:
             db.dispose()
 
     app.cleanup_ctx.append(resources)
+
+    async def outbox_delivery(app: web.Application) -> AsyncIterator[None]:
+        # Its own task: a slow or failing webhook never holds up a chat request.
+        outbox.start()
+        yield
+        await outbox.stop()
+
+    app.cleanup_ctx.append(outbox_delivery)
 
     r = app.router
     r.add_get("/api/health", h.health)

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from tcai.daemon.keys import METRICS, SETTINGS
 from tcai.errors import RateLimited, TcaiError
-from tcai.logs import anonymise_ip, log_event
+from tcai.logs import anonymise_ip, log_event, request_id_var
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -72,6 +72,7 @@ def make_middlewares(
             else secrets.token_hex(8)
         )
         request[REQUEST_ID] = rid
+        request_id_var.set(rid)
         metrics = request.app[METRICS]
         started = time.monotonic()
         metrics.in_flight.inc()
