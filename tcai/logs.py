@@ -91,8 +91,9 @@ class RedactPersonalData(logging.Filter):
 class JsonLinesWithRequest(JsonLines):
     def format(self, record: logging.LogRecord) -> str:
         document = json.loads(super().format(record))
-        if getattr(record, "request_id", None):
-            document["request_id"] = record.request_id
+        request_id = getattr(record, "request_id", None)
+        if request_id:
+            document["request_id"] = request_id
         if record.exc_info:
             from tcai.redact import redact_contacts
 
@@ -156,8 +157,8 @@ def setup_logging(
         system = SystemLogHandler(engine)
         system.addFilter(RedactPersonalData())
         added.append(system)
-    for handler in added:
-        logger.addHandler(handler)
+    for each in added:
+        logger.addHandler(each)
     return added
 
 
