@@ -131,6 +131,8 @@ class Settings(BaseSettings):
     log_dir: Path = Path("logs")
     demo_safe_mode: bool = False
     request_timeout_ms: Annotated[int, Field(ge=1000, le=600_000)] = 30_000
+    chat_rate_limit: str = "30/minute"
+    chat_bot_rate_limit: str = "500/hour"
     port: Annotated[int, Field(ge=1, le=65535)] = 5000
     host: str = "127.0.0.1"
     smtp_host: str | None = None
@@ -219,6 +221,17 @@ class Settings(BaseSettings):
             )
         if production and is_placeholder_secret(secret):
             raise ValueError(f"looks like a placeholder, refused in production; {hint}")
+        return value
+
+    @field_validator("chat_rate_limit", "chat_bot_rate_limit", mode="after")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(f"'{value}' is not a rate such as 30/minute or 500/hour") from None
         return value
 
     @field_validator("widget_allowed_origins", mode="before")

@@ -92,14 +92,18 @@ class BotDirectory:
 
     # -- look-up (call from a worker thread: it may touch the database) ------------------
 
-    def get(self, client_id: str, bot_id: str) -> CachedBot:
-        with session_scope(self.engine) as session:
-            self._check_signal(session)
-            cached = self._entries.get(bot_id)
-            if cached is not None and time.monotonic() - cached.loaded_at < self.ttl:
-                entry = cached
-            else:
-                entry = self._load(session, bot_id)
+    def get(self, client_id: str, bot_id: str, session: Session | None = None) -> CachedBot:
+        """The bot, from the cache when fresh. Pass the caller's session to share its
+        transaction (the chat engine reads the bot and the turn's context in one)."""
+        if session is None:
+            with session_scope(self.engine) as own:
+                return self.get(client_id, bot_id, own)
+        self._check_signal(session)
+        cached = self._entries.get(bot_id)
+        if cached is not None and time.monotonic() - cached.loaded_at < self.ttl:
+            entry = cached
+        else:
+            entry = self._load(session, bot_id)
         if entry.client_id != client_id:
             raise NotFound(f"no bot '{bot_id}' for client '{client_id}'")
         if entry.workspace_status in ("suspended", "cancelled"):

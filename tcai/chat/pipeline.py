@@ -186,8 +186,8 @@ class ChatEngine:
     def _load(
         self, request: ChatRequest, session_id: str, now: datetime
     ) -> tuple[CachedBot, TurnContext]:
-        cached = self.directory.get(request.client_id, request.bot_id)
         with session_scope(self.engine) as session:
+            cached = self.directory.get(request.client_id, request.bot_id, session)
             return cached, load_context(session, cached, session_id, now)
 
     def _persist(self, ctx: TurnContext, record: TurnRecord) -> tuple[int | None, bool]:

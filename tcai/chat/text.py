@@ -2,13 +2,15 @@
 
 `normalise` lower-cases, folds accents ("recaída" = "recaida"), drops apostrophes
 ("don't" = "dont") and turns every other non-alphanumeric run into one space, so rules
-match whole words and phrases regardless of case and punctuation.
+match whole words and phrases regardless of case and punctuation. It is memoised: the
+same phrases (rules, service names) and the same message are normalised once.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _APOSTROPHES = re.compile(r"['’‘`´ʼ]")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
@@ -19,6 +21,7 @@ def fold_accents(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+@lru_cache(maxsize=8192)
 def normalise(text: str) -> str:
     """'I DON'T want to live—anymore!' → 'i dont want to live anymore'."""
     folded = fold_accents(text.lower())

@@ -21,14 +21,16 @@ from tcai.chat.llm import make_llm_client
 from tcai.chat.pipeline import ChatEngine, compile_bot
 from tcai.config import Settings
 from tcai.daemon import handlers as h
-from tcai.daemon.keys import CHAT, DEMO, DIRECTORY, ENGINE, LIMITS, LLM, METRICS, SETTINGS
+from tcai.daemon.keys import CHAT, DEMO, DIRECTORY, ENGINE, LIMITS, LLM, METRICS, PROBE, SETTINGS
 from tcai.daemon.listener import listen_for_changes
 from tcai.daemon.metrics import Metrics
 from tcai.daemon.middlewares import make_middlewares
+from tcai.daemon.probe import DatabaseProbe
 from tcai.daemon.ratelimit import RateLimits
 from tcai.db.engine import make_engine
 from tcai.logs import make_file_logger, remove_handlers, setup_logging
 from tcai.outbox import OutboxWorker
+from tcai.retention import purge_daily
 
 MAX_BODY_BYTES = 16 * 1024
 
@@ -49,7 +51,7 @@ def create_app(
     app[SETTINGS] = settings
     app[DEMO] = demo
     app[METRICS] = Metrics()
-    app[LIMITS] = rate_limits or RateLimits()
+    app[LIMITS] = rate_limits or RateLimits(settings.chat_rate_limit, settings.chat_bot_rate_limit)
     db = engine or make_engine(settings.database_url or "")
     app[ENGINE] = db
     log_handlers = setup_logging(
@@ -59,6 +61,7 @@ def create_app(
         "tcai.jsonl" if worker == 0 else f"tcai.w{worker}.jsonl",
     )
     app[DIRECTORY] = BotDirectory(db, compile_config=compile_bot)
+    app[PROBE] = DatabaseProbe(db)
     outbox = OutboxWorker(db, settings)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
@@ -90,6 +93,18 @@ def create_app(
         await outbox.stop()
 
     app.cleanup_ctx.append(outbox_delivery)
+
+    async def retention_purge(app: web.Application) -> AsyncIterator[None]:
+        # Daily, in a thread; one process per host is enough (worker 0), and a purge
+        # that meets another host's purge only finds fewer rows to delete.
+        task = asyncio.create_task(purge_daily(db, demo_safe_mode=settings.demo_safe_mode))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    if worker == 0:
+        app.cleanup_ctx.append(retention_purge)
 
     r = app.router
     r.add_get("/api/health", h.health)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import html
 import json
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from sqlmodel import col, select
 from tcai import __version__
 from tcai.bots.directory import CachedBot
 from tcai.chat.pipeline import ChatRequest
-from tcai.daemon.keys import CHAT, DEMO, DIRECTORY, ENGINE, LIMITS, METRICS, SETTINGS
+from tcai.daemon.keys import CHAT, DEMO, DIRECTORY, ENGINE, LIMITS, METRICS, PROBE, SETTINGS
 from tcai.daemon.middlewares import CORS_ORIGIN, REQUEST_ID, error_response
 from tcai.daemon.origins import frame_ancestors, is_allowed, request_origin, self_origin
 from tcai.db.engine import session_scope
@@ -91,24 +90,13 @@ def _visitor(request: web.Request) -> str:
 # ---- health and metrics ----------------------------------------------------------------
 
 
-def _ping(engine: sa.Engine) -> None:
-    with engine.connect() as conn:
-        conn.exec_driver_sql("SELECT 1")
-
-
 async def health(request: web.Request) -> web.Response:
-    started = time.monotonic()
-    ok = True
-    try:
-        async with asyncio.timeout(2.0):
-            await asyncio.to_thread(_ping, request.app[ENGINE])
-    except Exception:
-        ok = False
+    ok, latency = await request.app[PROBE].check()
     document = {
         "status": "ok" if ok else "degraded",
         "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "version": __version__,
-        "db": {"ok": ok, "latency_ms": round((time.monotonic() - started) * 1000, 1)},
+        "db": {"ok": ok, "latency_ms": latency},
     }
     return web.json_response(document, status=200 if ok else 503)
 

@@ -10,6 +10,7 @@ from tcai.bots.directory import BotDirectory
 from tcai.chat.pipeline import ChatEngine
 from tcai.config import Settings
 from tcai.daemon.metrics import Metrics
+from tcai.daemon.probe import DatabaseProbe
 from tcai.daemon.ratelimit import RateLimits
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -20,3 +21,4 @@ LLM = web.AppKey("llm", AsyncOpenAI)
 METRICS = web.AppKey("metrics", Metrics)
 LIMITS = web.AppKey("limits", RateLimits)
 DEMO = web.AppKey("demo", bool)
+PROBE = web.AppKey("probe", DatabaseProbe)
