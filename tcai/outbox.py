@@ -41,12 +41,10 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from tcai.audit import record_audit
-from tcai.bots.config import BotConfig
 from tcai.config import Settings
 from tcai.db.engine import session_scope
 from tcai.db.models import OUTBOX_STATUSES, Bot, Outbox, OutboxAttempt, SystemLog
@@ -188,18 +186,13 @@ class DeliveryRun:
 def _webhook_secret(
     session: Session, bot_pk: int | None, cache: dict[int, str | None]
 ) -> str | None:
+    """The bot's current secret, straight from its stored config (validated when saved)."""
     if bot_pk is None:
         return None
     if bot_pk not in cache:
         document = session.exec(select(Bot.config).where(col(Bot.id) == bot_pk)).first()
-        secret: str | None = None
-        if document:
-            try:
-                secret = BotConfig.model_validate(document).webhook_secret
-            except ValidationError:
-                value = document.get("webhook_secret") if isinstance(document, dict) else None
-                secret = value if isinstance(value, str) else None
-        cache[bot_pk] = secret
+        value = document.get("webhook_secret") if isinstance(document, dict) else None
+        cache[bot_pk] = value if isinstance(value, str) and value else None
     return cache[bot_pk]
 
 
@@ -397,6 +390,10 @@ def record_results(
     with session_scope(engine) as session:
         for result in results:
             claim = by_id[result.outbox_id]
+            row = session.get(Outbox, claim.id, with_for_update=True)
+            if row is None:  # erased meanwhile (privacy, retention): nothing to log against
+                result.outcome = "superseded"
+                continue
             session.add(
                 OutboxAttempt(
                     outbox_id=claim.id,
@@ -406,10 +403,6 @@ def record_results(
                     duration_ms=result.duration_ms,
                 )
             )
-            row = session.get(Outbox, claim.id, with_for_update=True)
-            if row is None:  # erased meanwhile (privacy, retention)
-                result.outcome = "superseded"
-                continue
             ours = row.status == "pending" and row.next_attempt_at == claim.lease_until
             if result.ok:
                 if row.status != "delivered":
@@ -484,7 +477,8 @@ async def deliver_due(
     run.dead = sum(r.outcome == "dead" for r in results)
     for result in results:
         if not result.ok:
-            log.warning(
+            log.log(
+                logging.WARNING if result.outcome == "dead" else logging.INFO,
                 "outbox %s delivery %s failed (%s): %s",
                 result.channel,
                 result.event_id,

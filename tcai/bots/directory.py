@@ -4,9 +4,10 @@ Each daemon process keeps the bots it serves (ids, status, plan, the compiled co
 a chat turn does not re-read and re-parse the config. Three things keep the cache true,
 so a kill switch or an edit reaches every process within two seconds:
 
-- a cheap version check: at most once per `check_interval` the process reads the
-  `cache_signal` row every change bumps, and flushes everything when it moved (this is
-  all SQLite needs, and PostgreSQL's safety net);
+- a cheap version check: on every look-up (or at most once per `check_interval`) the
+  process reads the one `cache_signal` row every change bumps, inside the transaction it
+  opens anyway, and flushes everything when it moved (all SQLite needs, and PostgreSQL's
+  safety net);
 - on PostgreSQL, LISTEN/NOTIFY: a change sends `pg_notify('tcai_bots', bot_id)` in its
   own transaction and the daemon's listener evicts that bot at once (see
   `tcai.daemon.listener`), flushing everything when it (re)connects;
@@ -57,7 +58,7 @@ class BotDirectory:
         *,
         compile_config: Callable[[BotConfig], Any] = lambda config: None,
         ttl: float = 30.0,
-        check_interval: float = 1.0,
+        check_interval: float = 0.0,
     ) -> None:
         self.engine = engine
         self.compile_config = compile_config

@@ -36,7 +36,9 @@ from tcai.cli.db_cmd import app as db_app
 from tcai.cli.db_cmd import init_command
 from tcai.cli.guards_cmd import check_command, guard_app, scan_app
 from tcai.cli.outbox_cmd import app as outbox_app
+from tcai.cli.privacy_cmd import app as privacy_app
 from tcai.cli.records_cmd import audit_app, conversations_app, leads_app, users_app
+from tcai.cli.retention_cmd import app as retention_app
 from tcai.cli.secrets_cmd import app as secrets_app
 from tcai.cli.templates_cmd import app as templates_app
 from tcai.errors import TcaiError
@@ -118,6 +120,8 @@ app.add_typer(conversations_app, name="conversations")
 app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(privacy_app, name="privacy")
+app.add_typer(retention_app, name="retention")
 app.add_typer(scan_app, name="scan")
 app.add_typer(guard_app, name="guard")
 app.command("check", help="The pre-deployment checklist; exit 1 if any gate fails.")(check_command)

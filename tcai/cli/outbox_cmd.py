@@ -21,6 +21,10 @@ app = typer.Typer(
 )
 
 
+def _short(iso: str | None) -> str | None:
+    return iso[:19].replace("T", " ") if iso else None
+
+
 @app.command("run")
 def run(
     ctx: typer.Context,
@@ -69,7 +73,7 @@ def list_(
         output.info("the outbox is empty" + (f" (status {status})" if status else ""))
     else:
         output.table(
-            ["id", "event", "channel", "target", "status", "attempts", "next / delivered", "error"],
+            ["id", "event", "channel", "target", "status", "attempts", "when (UTC)", "error"],
             [
                 (
                     i["id"],
@@ -78,7 +82,7 @@ def list_(
                     i["target"],
                     i["status"],
                     i["attempts"],
-                    i["delivered_at"] or i["next_attempt_at"],
+                    _short(i["delivered_at"] or i["next_attempt_at"]),
                     i["last_error"],
                 )
                 for i in items
