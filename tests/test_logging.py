@@ -5,11 +5,19 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
 from sqlmodel import Session, select
 
 from tcai.db.models import SystemLog
 from tcai.logs import remove_handlers, request_id_var, setup_logging
-from tests.test_daemon import ALLOWED, PATH, make_settings, site, token_for  # noqa: F401
+from tests.conftest import provision
+from tests.test_daemon import ALLOWED, PATH, make_settings, token_for
+
+
+@pytest.fixture
+def site(seeded):
+    provision(seeded, allowed_origins=[ALLOWED])
+    return seeded
 
 
 def _lines(path):

@@ -12,7 +12,6 @@ from sqlmodel import Session, select
 from tcai.db.models import Lead, Lockout, User, UserSession
 from tcai.db.types import utcnow
 from tcai.users import password_problems, verify_password
-from tests.conftest import provision
 from tests.test_pipeline import rows
 
 GOOD_PASSWORD = "correct horse battery staple"
