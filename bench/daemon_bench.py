@@ -217,11 +217,14 @@ async def main() -> None:
             token = await daemon.token()
             headers = {"Origin": ORIGIN, "Authorization": f"Bearer {token}"}
             url = f"{daemon.base}/api/chat/bench/bench_main"
+
             # One session per worker keeps the per-visitor rate limit out of the measurement.
-            body = lambda i, n: {
-                "message": f"question {n} about fades",
-                "session_id": f"bench-visitor-{i:04d}",
-            }
+            def body(i: int, n: int) -> dict[str, str]:
+                return {
+                    "message": f"question {n} about fades",
+                    "session_id": f"bench-visitor-{i:04d}",
+                }
+
             turns, lat, errors = await hammer(
                 url, args.seconds, args.concurrency, method="POST", make_body=body, headers=headers
             )
