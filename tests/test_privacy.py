@@ -385,13 +385,14 @@ async def test_erasing_someone_who_is_not_there(cli, world) -> None:
 )
 @pytest.mark.parametrize("command", ["export", "erase"])
 async def test_bad_input_is_refused_and_nothing_changes(
-    cli, world, command, args, code, message
+    cli, facts_chat, barber, command, args, code, message
 ) -> None:
+    await facts_chat.say(f"I'm Rosa, 772-555-0142, {ROSA_EMAIL}")
     extra = ["--yes"] if command == "erase" else []
     result = cli("privacy", command, *args, *extra)
     assert result.exit_code == code, result.output
     assert message in result.stderr
-    assert len(all_rows(world.database, Lead)) == 4
+    assert len(all_rows(facts_chat.database, Lead)) == 1
 
 
 async def test_workspace_scopes_the_erasure(cli, world) -> None:
