@@ -110,7 +110,7 @@ def _walk_with_pathspec(directory: Path, notes: list[str]) -> Iterator[Path]:
         if ignore.is_file():
             try:
                 lines = ignore.read_text(encoding="utf-8", errors="replace").splitlines()
-                specs.append((base, pathspec.PathSpec.from_lines("gitwildmatch", lines)))
+                specs.append((base, pathspec.PathSpec.from_lines("gitignore", lines)))
             except OSError:
                 pass
 
