@@ -90,28 +90,30 @@ def load_context(session: Session, bot: CachedBot, session_id: str, now: datetim
         messages_this_month=usage.messages if usage else 0,
         leads_this_month=usage.leads if usage else 0,
     )
-    conversation = session.exec(
-        select(Conversation).where(
-            Conversation.bot_id == bot.bot_pk, Conversation.session_id == session_id
+    found = session.execute(
+        sa.select(
+            col(Conversation.id), col(Lead.id), col(Lead.name), col(Lead.phone), col(Lead.email)
         )
+        .select_from(Conversation)
+        .outerjoin(Lead, col(Lead.id) == col(Conversation.lead_id))
+        .where(col(Conversation.bot_id) == bot.bot_pk, col(Conversation.session_id) == session_id)
     ).first()
-    if conversation is None:
+    if found is None:
         return ctx
-    ctx.conversation_id = conversation.id
-    if conversation.lead_id is not None:
-        lead = session.get(Lead, conversation.lead_id)
-        if lead is not None and lead.id is not None:
-            ctx.lead = KnownLead(lead.id, lead.name, lead.phone, lead.email)
+    conversation_id, lead_id, name, phone, email = found
+    ctx.conversation_id = conversation_id
+    if lead_id is not None:
+        ctx.lead = KnownLead(lead_id, name, phone, email)
     recent = session.exec(
         select(Message.role, Message.text)
-        .where(Message.conversation_id == conversation.id)
+        .where(Message.conversation_id == conversation_id)
         .order_by(Message.id.desc())  # type: ignore[union-attr]
         .limit(HISTORY_MESSAGES)
     ).all()
     ctx.history = [(r, t) for r, t in reversed(recent)]
     ctx.open_request_id = session.exec(
         select(AppointmentRequest.id).where(
-            AppointmentRequest.conversation_id == conversation.id,
+            AppointmentRequest.conversation_id == conversation_id,
             AppointmentRequest.status == "new",
         )
     ).first()
@@ -174,14 +176,12 @@ def _conversation_id(session: Session, ctx: TurnContext, record: TurnRecord) -> 
         flag_needs_review=False,
         message_count=0,
     )
-    session.execute(stmt.on_conflict_do_nothing(index_elements=["bot_id", "session_id"]))
-    found = session.exec(
-        select(Conversation.id).where(
-            Conversation.bot_id == ctx.bot_pk, Conversation.session_id == record.session_id
-        )
-    ).one()
-    assert found is not None
-    return found
+    # One statement for both cases: the no-op update lets RETURNING give the existing id.
+    table = Conversation.__table__  # type: ignore[attr-defined]
+    upsert = stmt.on_conflict_do_update(
+        index_elements=["bot_id", "session_id"], set_={"bot_id": table.c.bot_id}
+    ).returning(table.c.id)
+    return int(session.execute(upsert).scalar_one())
 
 
 def _rank(priority: str) -> int:
@@ -319,24 +319,26 @@ def _lead_data(lead: Lead) -> dict[str, Any]:
 
 def persist_turn(session: Session, ctx: TurnContext, record: TurnRecord) -> PersistResult:
     conversation_id = _conversation_id(session, ctx, record)
-    session.add(
-        Message(
-            conversation_id=conversation_id,
-            role="user",
-            text=record.user_text,
-            source="visitor",
-            created_at=record.now,
-        )
-    )
-    session.add(
-        Message(
-            conversation_id=conversation_id,
-            role="assistant",
-            text=record.reply_text,
-            source=record.source,
-            latency_ms=record.latency_ms,
-            created_at=record.now,
-        )
+    session.execute(
+        sa.insert(Message.__table__),  # type: ignore[attr-defined]
+        [
+            {
+                "conversation_id": conversation_id,
+                "role": "user",
+                "text": record.user_text,
+                "source": "visitor",
+                "latency_ms": None,
+                "created_at": record.now,
+            },
+            {
+                "conversation_id": conversation_id,
+                "role": "assistant",
+                "text": record.reply_text,
+                "source": record.source,
+                "latency_ms": record.latency_ms,
+                "created_at": record.now,
+            },
+        ],
     )
     lead, created, changed = _upsert_lead(session, ctx, conversation_id, record)
     lead_id = lead.id if lead is not None else None
