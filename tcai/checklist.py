@@ -131,10 +131,7 @@ def run_checklist(env_file: Path, scan_root: Path) -> Checklist:
             )
         return "PASS", f"{total}/{total} valid"
 
-    def secrets() -> tuple[Status, str]:
-        from tcai.guards.secrets import scan_paths
-
-        report = scan_paths([scan_root], root=scan_root)
+    def clean(report: Any) -> tuple[Status, str]:
         if report.findings:
             first = report.findings[0]
             return (
@@ -142,18 +139,16 @@ def run_checklist(env_file: Path, scan_root: Path) -> Checklist:
                 f"{len(report.findings)} finding(s), first {first.file}:{first.line} {first.rule}",
             )
         return "PASS", f"{report.files_scanned} files clean"
+
+    def secrets() -> tuple[Status, str]:
+        from tcai.guards.secrets import scan_paths
+
+        return clean(scan_paths([scan_root], root=scan_root))
 
     def payments() -> tuple[Status, str]:
         from tcai.guards.payments import guard_paths
 
-        report = guard_paths([scan_root], root=scan_root)
-        if report.findings:
-            first = report.findings[0]
-            return (
-                "FAIL",
-                f"{len(report.findings)} finding(s), first {first.file}:{first.line} {first.rule}",
-            )
-        return "PASS", f"{report.files_scanned} files clean"
+        return clean(guard_paths([scan_root], root=scan_root))
 
     return Checklist(
         [

@@ -82,14 +82,14 @@ def _field(flag: str, check: Any, value: Any) -> Any:
         raise InvalidInput(f"{flag}: {exc}") from None
 
 
-def _phone(value: str) -> str:
+def check_phone(value: str) -> str:
     phone = normalise_phone(value)
     if phone is None:
         raise ValueError(f"'{value}' is not a valid phone number")
     return phone
 
 
-def _email(value: str) -> str:
+def check_email(value: str) -> str:
     email = normalise_email(value)
     if email is None:
         raise ValueError(f"'{value}' is not a usable e-mail address")
@@ -110,8 +110,8 @@ def build_bot_config(request: ClientRequest, template_doc: Any) -> tuple[BotConf
         raise InvalidInput(f"--plan: must be one of {', '.join(WORKSPACE_PLANS)}")
     if not request.name.strip() or len(request.name) > 200:
         raise InvalidInput("--name: give the business's name (1-200 characters)")
-    phone = _field("--phone", _phone, request.phone) if request.phone else None
-    email = _field("--email", _email, request.email) if request.email else None
+    phone = _field("--phone", check_phone, request.phone) if request.phone else None
+    email = _field("--email", check_email, request.email) if request.email else None
     website = _field("--website", check_website, request.website) if request.website else None
     timezone = _field("--timezone", check_timezone, request.timezone)
     booking_url, provider = (None, None)

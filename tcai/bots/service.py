@@ -23,13 +23,18 @@ from sqlmodel import Session, col, select
 from tcai.audit import record_audit
 from tcai.bots.config import WEEKDAYS, BotConfig, check_timezone, parse_span
 from tcai.bots.directory import BOTS_SIGNAL, FLUSH_ALL, NOTIFY_CHANNEL
-from tcai.chat.contacts import normalise_email, normalise_phone
 from tcai.config import parse_origin
 from tcai.db.engine import session_scope
 from tcai.db.models import Bot, CacheSignal, Workspace
 from tcai.db.types import utcnow
 from tcai.errors import InvalidInput, NotFound, UsageError
-from tcai.provisioning import check_booking_url, check_provider, check_website
+from tcai.provisioning import (
+    check_booking_url,
+    check_email,
+    check_phone,
+    check_provider,
+    check_website,
+)
 from tcai.templates.files import format_loc
 
 
@@ -166,20 +171,6 @@ def _set_in(path: tuple[str, ...], convert: Callable[[str], Any]) -> Setter:
     return setter
 
 
-def _phone(value: str) -> str:
-    phone = normalise_phone(value)
-    if phone is None:
-        raise ValueError(f"'{value}' is not a valid phone number")
-    return phone
-
-
-def _email(value: str) -> str:
-    email = normalise_email(value)
-    if email is None:
-        raise ValueError(f"'{value}' is not a usable e-mail address")
-    return email
-
-
 def _bool(value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -233,8 +224,8 @@ def _service_url(doc: Doc, key: str, value: str) -> None:
 
 SETTERS: dict[str, Setter] = {
     "name": _set_in(("business", "name"), str),
-    "phone": _set_in(("business", "phone"), _phone),
-    "email": _set_in(("business", "email"), _email),
+    "phone": _set_in(("business", "phone"), check_phone),
+    "email": _set_in(("business", "email"), check_email),
     "address": _set_in(("business", "address"), str),
     "website": _set_in(("business", "website"), check_website),
     "timezone": _set_in(("business", "timezone"), check_timezone),
@@ -247,7 +238,7 @@ SETTERS: dict[str, Setter] = {
     "crisis_keywords": _set_in(("crisis_keywords",), _list(str)),
     "webhook_url": _set_in(("webhook_url",), _webhook),
     "webhook_secret": _set_in(("webhook_secret",), _secret),
-    "notify_emails": _set_in(("notify_emails",), _list(_email)),
+    "notify_emails": _set_in(("notify_emails",), _list(check_email)),
     "primary_color": _set_in(("widget", "primary_color"), str),
     "welcome_message": _set_in(("widget", "welcome_message"), str),
     "position": _set_in(("widget", "position"), str),
