@@ -14,6 +14,7 @@ import random
 import re
 import string
 import subprocess
+import sysconfig
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -360,6 +361,13 @@ def build_positives(g: Gen) -> list[Sample]:
                 f"service account indent={indent}",
             )
         )
+    # A registry login in a Docker config: base64 of user:password under "auth".
+    for _ in range(3):
+        auth = base64.b64encode(f"ci-bot:{g.s(ALNUM, 24)}".encode()).decode()
+        text = json.dumps({"auths": {"registry.invalid": {"auth": auth}}}, indent=2) + "\n"
+        samples.append(
+            Sample("config.json", text, "generic-secret", _line_of(text, auth), "docker auth")
+        )
     # URLs with passwords in configuration.
     urls = [
         (
@@ -631,6 +639,67 @@ def build_negatives(g: Gen) -> list[Sample]:
         "docker-compose.yml",
         "    command: redis-server --requirepass foobared\n    url: redis://:foobared@redis:6379\n",
     )
+    # Declarations, schemas, lookups in other languages, empty values.
+    add(".env.example", "OPENAI_API_KEY=\nSTRIPE_SECRET_KEY=\nSESSION_SECRET=\nDB_PASSWORD=''\n")
+    add(
+        "settings.py",
+        "SECRET_KEY = get_random_secret_key()\npassword = None\napi_key: str | None = None\n",
+    )
+    add("types.ts", "interface Config {\n  apiKey: string;\n  authToken?: string | null;\n}\n")
+    add(
+        "schema.json",
+        '{"password": {"type": "string", "minLength": 12}, "token": {"$ref": "#/defs/token"}}\n',
+    )
+    add("values.yaml", "db:\n  password: &dbpw\n  replica_password: *dbpw\n")
+    add(
+        "workflow.yml",
+        "with:\n  token: ${{ github.token }}\n  password: ${{ secrets.REGISTRY_PASSWORD }}\n",
+    )
+    add("main.tf", "password = var.db_password\nmaster_password = random_password.db.result\n")
+    add("secret.yaml", "stringData:\n  password: {{ .Values.db.password | quote }}\n")
+    add(
+        "Config.java",
+        'String password = System.getenv("PASSWORD");\nString apiKey = props.getProperty("api.key");\n',
+    )
+    add(
+        "Startup.cs",
+        'var apiKey = Configuration["ApiKey"];\nvar secret = Environment.GetEnvironmentVariable("SECRET");\n',
+    )
+    add("config.php", "$password = $_ENV['DB_PASSWORD'];\n$apiKey = getenv('API_KEY');\n")
+    add("main.rs", 'let token = std::env::var("GITHUB_TOKEN")?;\n')
+    add(
+        "login.sh",
+        'read -rs PASSWORD\nTOKEN="$(gh auth token)"\nexport AUTH_HEADER="Authorization: Bearer ${TOKEN}"\n',
+    )
+    add(
+        "0002_user.py", '("password", models.CharField(max_length=128, verbose_name="password")),\n'
+    )
+    add(
+        "en.json",
+        '{"password_too_short": "Your password must contain at least 12 characters.", "api_key_label": "API key"}\n',
+    )
+    add(
+        "form.html",
+        '<label for="api-key">API key</label>\n<input id="api-key" name="api_key" type="password" autocomplete="off">\n',
+    )
+    add("Pipfile.lock", f'"hashes": [\n    "sha256:{sha64}"\n],\n', "pipfile hashes")
+    add("Cargo.lock", f'[[package]]\nname = "ring"\nchecksum = "{sha64}"\n', "cargo checksum")
+    add(
+        "go.sum",
+        f"golang.org/x/crypto v0.17.0 h1:{base64.b64encode(g.rnd.randbytes(32)).decode()}\n",
+        "go.sum",
+    )
+    add("package.json", f'{{"name": "widget", "gitHead": "{sha40}", "private": true}}\n', "gitHead")
+    add("hooks.py", f'webhook_id = "{uuid}"\nsecret_version_id = "{uuid}"\n', "uuid ids")
+    add(
+        "docs.md",
+        "| `WIDGET_SECRET` | yes | at least 48 random characters, e.g. from `tcai secrets rotate` |\n",
+    )
+    add(
+        "test_tokens.py",
+        f'expired = make_token(secret="{g.s(ALNUM, 32)}")  # tcai: allow-secret\n',
+        "fixture allowed",
+    )
     # Plain code that happens to contain keywords.
     add("utils.py", "for key, value in sorted(kwargs.items(), key=lambda kv: kv[0]):\n    pass\n")
     add(
@@ -833,6 +902,14 @@ def test_allow_comment_on_the_line_or_the_line_before() -> None:
     assert [f.line for f in after] == [1]
     two_above = scan_text(f'# tcai: allow-secret\n\nTOKEN = "{token}"\n', "a.py")
     assert [f.line for f in two_above] == [3]
+    after_code = scan_text(f'A = "{token}"  # tcai: allow-secret\nB = "{token}"\n', "a.py")
+    assert [f.line for f in after_code] == [2]
+    for comment in (
+        "// tcai: allow-secret",
+        "<!-- tcai: allow-secret -->",
+        "-- tcai: allow-secret",
+    ):
+        assert scan_text(f'{comment}\nTOKEN = "{token}"\n', "a.txt") == [], comment
 
 
 # --------------------------------------------------------------------------- baseline
@@ -1030,12 +1107,48 @@ def test_history_finds_a_secret_added_then_removed(tmp_path: Path) -> None:
     assert scan_history(repo, baseline={report.findings[0].fingerprint}).findings == []
 
 
+def test_history_handles_odd_file_names_binaries_and_branches(tmp_path: Path) -> None:
+    g = Gen(12)
+    key = "sk_live_" + g.s(ALNUM, 24)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    odd = repo / "conf dir" / "ñ\tcreds.env"
+    odd.parent.mkdir()
+    odd.write_text(f"# stripe\nSTRIPE_KEY={key}\n")
+    (repo / "blob.bin").write_bytes(b"\x00\x01" + key.encode())
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "odd names")
+    _git(repo, "checkout", "-q", "-b", "side")
+    (repo / "side.py").write_text(f'KEY = "{key}"  # tcai: allow-secret\nOTHER = "{key}"\n')
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "on a branch")
+    _git(repo, "checkout", "-q", "-")
+    report = scan_history(repo)
+    found = sorted((f.file, f.line, f.rule) for f in report.findings)
+    assert found == [
+        ("conf dir/ñ\tcreds.env", 2, "stripe-secret-key"),
+        ("side.py", 2, "stripe-secret-key"),
+    ]
+    assert "history: 2 commit(s) scanned" in report.notes
+
+
 def test_history_needs_a_repository(tmp_path: Path) -> None:
     with pytest.raises(UsageError):
         scan_history(tmp_path)
 
 
 # --------------------------------------------------------------------------- our own tree
+
+
+def test_real_python_source_has_no_findings() -> None:
+    """The standard library's top-level modules: real code full of keywords, no secrets."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    modules = sorted(stdlib.glob("*.py"))
+    assert len(modules) > 100
+    report = scan_paths(modules, root=stdlib)
+    assert report.files_scanned == len(modules)
+    assert report.findings == [], [f"{f.file}:{f.line} {f.rule}" for f in report.findings]
 
 
 def test_our_repository_is_clean() -> None:

