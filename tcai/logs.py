@@ -13,6 +13,7 @@ import ipaddress
 import json
 import logging
 import logging.handlers
+import queue
 import threading
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,31 @@ class SystemLogHandler(logging.Handler):
             self._busy.on = False
 
 
+class BackgroundSystemLog(logging.handlers.QueueHandler):
+    """Hands error records to a thread that writes them to `system_log`, so logging an
+    error never waits for a database connection the logging thread may itself hold."""
+
+    def __init__(self, engine: Any) -> None:
+        self._queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        super().__init__(self._queue)
+        self.setLevel(logging.ERROR)
+        self._listener = logging.handlers.QueueListener(self._queue, SystemLogHandler(engine))
+        self._listener.start()
+        self._running = True
+
+    def flush(self) -> None:
+        """Wait until every queued record is written (tests, shutdown)."""
+        if self._running:
+            self._listener.stop()
+            self._listener.start()
+
+    def close(self) -> None:
+        if self._running:
+            self._running = False
+            self._listener.stop()
+        super().close()
+
+
 def setup_logging(
     log_dir: Path, level: str, engine: Any | None = None, filename: str = "tcai.jsonl"
 ) -> list[logging.Handler]:
@@ -154,7 +180,7 @@ def setup_logging(
         handler.setFormatter(JsonLinesWithRequest())
         added.append(handler)
     if engine is not None:
-        system = SystemLogHandler(engine)
+        system = BackgroundSystemLog(engine)
         system.addFilter(RedactPersonalData())
         added.append(system)
     for each in added:

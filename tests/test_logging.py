@@ -36,6 +36,8 @@ def test_log_lines_are_json_with_request_id_and_no_personal_data(migrated, tmp_p
         log.error("could not store lead for %s", "+1 (772) 555-0199")
     finally:
         request_id_var.reset(token)
+    for handler in handlers:
+        handler.flush()
     text = (tmp_path / "tcai.jsonl").read_text()
     for secret in ("ana.lopez", "555-0142", "4111 1111", "555-0199"):
         assert secret not in text
@@ -78,6 +80,11 @@ async def test_an_unexpected_daemon_error_is_logged_and_shaped(
     assert body["error"]["code"] == "internal_error" and "boom" not in body["error"]["message"]
     text = (tmp_path / "tcai.jsonl").read_text()
     assert body["request_id"] in text and "ana.lopez" not in text and "RuntimeError" in text
+    from tcai.logs import BackgroundSystemLog
+
+    for handler in logging.getLogger("tcai").handlers:
+        if isinstance(handler, BackgroundSystemLog):
+            handler.flush()
     with Session(engine) as session:
         row = session.exec(select(SystemLog)).one()
     engine.dispose()

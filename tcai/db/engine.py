@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
 from tcai.errors import DatabaseUnavailable
@@ -61,7 +62,17 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
                     f"cannot open {describe_url(url)}: folder {parent} does not exist; "
                     "create it or change DATABASE_URL"
                 )
-        engine = sa.create_engine(url, echo=echo, connect_args={"timeout": 15})
+        # One connection per process: SQLite has one writer anyway, and queueing on the
+        # pool is fair and immediate, where its busy handler sleeps up to 100 ms a try.
+        engine = sa.create_engine(
+            url,
+            echo=echo,
+            connect_args={"timeout": 15, "check_same_thread": False},
+            poolclass=QueuePool,
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=30,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
