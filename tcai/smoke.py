@@ -61,7 +61,8 @@ async def _smoke_one(
     db: Engine,
     template: Template,
     stub: StubLLM,
-    llm: AsyncOpenAI,
+    facts: ChatEngine,
+    with_llm: ChatEngine,
 ) -> None:
     tid = template.id
     slug = f"smoke-{template.key.replace('_', '-')}-{secrets.token_hex(3)}"
@@ -80,7 +81,6 @@ async def _smoke_one(
         with session_scope(db) as session:
             bot = session.exec(select(Bot).where(Bot.bot_id == made.bot_id)).one()
             config = BotConfig.model_validate(bot.config)
-        facts = ChatEngine(settings, db, None)
         kept = config.template == template and config.template.booking == template.booking
         report.check(
             f"{tid}: provisioned bot keeps the template",
@@ -120,6 +120,7 @@ async def _smoke_one(
         if template.booking.mode == "external":
             url = _sample_url(template)
             change_bot(db, made.bot_id, assignments=[f"booking_url={url}"], actor="smoke")
+            facts.directory.invalidate(made.bot_id)  # our own change: no need to wait
             redirected = await _say(facts, slug, made.bot_id, BOOK_MESSAGE)
             action = redirected.actions[0] if redirected.actions else {}
             report.check(
@@ -143,7 +144,6 @@ async def _smoke_one(
             f"source {crisis.source}",
         )
 
-        with_llm = ChatEngine(settings, db, llm)
         stub.mode = "answer"
         before = len(stub.requests)
         answered = await _say(with_llm, slug, made.bot_id, faq.question)
@@ -213,13 +213,17 @@ async def _smoke_all(
 ) -> None:
     llm = AsyncOpenAI(base_url=stub.base_url, api_key="smoke-test", max_retries=0)
     smoke_settings = settings.model_copy(update={"llm_timeout_ms": 3000})
+    facts = ChatEngine(smoke_settings, db, None)
+    with_llm = ChatEngine(smoke_settings, db, llm)
     try:
         for template in templates:
             try:
-                await _smoke_one(report, smoke_settings, db, template, stub, llm)
+                await _smoke_one(report, smoke_settings, db, template, stub, facts, with_llm)
             except Exception as exc:  # one broken template must not hide the others
                 report.check(f"{template.id}: smoke run", False, f"{type(exc).__name__}: {exc}")
             if on_progress:
                 on_progress(template.id)
     finally:
         await llm.close()
+        facts.close()
+        with_llm.close()

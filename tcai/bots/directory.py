@@ -4,10 +4,10 @@ Each daemon process keeps the bots it serves (ids, status, plan, the compiled co
 a chat turn does not re-read and re-parse the config. Three things keep the cache true,
 so a kill switch or an edit reaches every process within two seconds:
 
-- a cheap version check: on every look-up (or at most once per `check_interval`) the
+- a cheap version check: at most every `check_interval` (a quarter of a second) the
   process reads the one `cache_signal` row every change bumps, inside the transaction it
   opens anyway, and flushes everything when it moved (all SQLite needs, and PostgreSQL's
-  safety net);
+  safety net); a process that makes a change itself calls `invalidate` at once;
 - on PostgreSQL, LISTEN/NOTIFY: a change sends `pg_notify('tcai_bots', bot_id)` in its
   own transaction and the daemon's listener evicts that bot at once (see
   `tcai.daemon.listener`), flushing everything when it (re)connects;
@@ -58,7 +58,7 @@ class BotDirectory:
         *,
         compile_config: Callable[[BotConfig], Any] = lambda config: None,
         ttl: float = 30.0,
-        check_interval: float = 0.0,
+        check_interval: float = 0.25,
     ) -> None:
         self.engine = engine
         self.compile_config = compile_config
@@ -93,9 +93,32 @@ class BotDirectory:
 
     # -- look-up (call from a worker thread: it may touch the database) ------------------
 
+    def cached(self, client_id: str, bot_id: str) -> CachedBot | None:
+        """The bot from memory when its entry and the version check are fresh, else None
+        (then `get` must read the database, from a worker thread)."""
+        now = time.monotonic()
+        entry = self._entries.get(bot_id)
+        if (
+            entry is None
+            or now - entry.loaded_at >= self.ttl
+            or now - self._checked_at >= self.check_interval
+        ):
+            return None
+        return self._admit(entry, client_id)
+
+    def _admit(self, entry: CachedBot, client_id: str) -> CachedBot:
+        if entry.client_id != client_id:
+            raise NotFound(f"no bot '{entry.bot_id}' for client '{client_id}'")
+        if entry.workspace_status in ("suspended", "cancelled"):
+            raise Forbidden(f"this assistant is not available ({entry.workspace_status})")
+        return entry
+
     def get(self, client_id: str, bot_id: str, session: Session | None = None) -> CachedBot:
         """The bot, from the cache when fresh. Pass the caller's session to share its
         transaction (the chat engine reads the bot and the turn's context in one)."""
+        fresh = self.cached(client_id, bot_id)
+        if fresh is not None:
+            return fresh
         if session is None:
             with session_scope(self.engine) as own:
                 return self.get(client_id, bot_id, own)
@@ -105,11 +128,7 @@ class BotDirectory:
             entry = cached
         else:
             entry = self._load(session, bot_id)
-        if entry.client_id != client_id:
-            raise NotFound(f"no bot '{bot_id}' for client '{client_id}'")
-        if entry.workspace_status in ("suspended", "cancelled"):
-            raise Forbidden(f"this assistant is not available ({entry.workspace_status})")
-        return entry
+        return self._admit(entry, client_id)
 
     def _load(self, session: Session, bot_id: str) -> CachedBot:
         row = session.exec(

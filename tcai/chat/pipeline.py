@@ -19,6 +19,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -178,8 +179,15 @@ class ChatEngine:
         self.spool_path = spool_path or Path(settings.log_dir) / "lead-spool.jsonl"
         self.clock = clock
         self.directory = directory or BotDirectory(engine, compile_config=compile_bot)
+        # The turn's database work runs on threads of its own: one for SQLite (one
+        # connection, one writer: no waiting on the pool), a pool's worth for PostgreSQL.
+        workers = 1 if engine.dialect.name == "sqlite" else 8
+        self._db = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tcai-db")
         self.on_outbox = on_outbox
         """Called (from the worker thread) after a turn queued webhook or e-mail rows."""
+
+    def close(self) -> None:
+        self._db.shutdown(wait=True)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -223,7 +231,8 @@ class ChatEngine:
         now = self.clock()
 
         # 2. Resolve (unknown → NotFound 404, suspended → Forbidden 403).
-        cached, ctx = await asyncio.to_thread(self._load, request, session_id, now)
+        loop = asyncio.get_running_loop()
+        cached, ctx = await loop.run_in_executor(self._db, self._load, request, session_id, now)
         bot: CompiledBot = cached.compiled
         config = bot.config
         quick = [{"id": q.id, "label": q.label, "prompt": q.prompt} for q in config.quick_replies]
@@ -307,7 +316,7 @@ class ChatEngine:
             business_name=config.business.name,
             now=now,
         )
-        _lead_id, captured = await asyncio.to_thread(self._persist, ctx, record)
+        _lead_id, captured = await loop.run_in_executor(self._db, self._persist, ctx, record)
         return reply(text, source, actions=actions, lead_captured=captured, llm_failure=failure)
 
     async def _answer(

@@ -64,6 +64,7 @@ async def _run(
     finally:
         if engine.llm is not None:
             await engine.llm.close()
+        engine.close()
 
 
 def chat_command(

@@ -79,6 +79,7 @@ def create_app(
                 await listener
         if llm is not None:
             await llm.close()
+        await asyncio.get_running_loop().run_in_executor(None, app[CHAT].close)
         remove_handlers(log_handlers)
         remove_handlers([access_handler], access_log.name)
         if engine is None:

@@ -49,7 +49,11 @@ PAGE_CSP = (
 
 
 async def _bot(request: web.Request, client_id: str, bot_id: str) -> CachedBot:
-    return await asyncio.to_thread(request.app[DIRECTORY].get, client_id, bot_id)
+    directory = request.app[DIRECTORY]
+    fresh = directory.cached(client_id, bot_id)
+    if fresh is not None:
+        return fresh
+    return await asyncio.to_thread(directory.get, client_id, bot_id)
 
 
 def _check_origin(request: web.Request, bot: CachedBot) -> str:
