@@ -224,7 +224,8 @@ class ChatEngine:
         message = request.message.strip() if isinstance(request.message, str) else ""
         if not 1 <= len(message) <= MAX_MESSAGE_CHARS:
             raise InvalidMessage(f"message must be 1 to {MAX_MESSAGE_CHARS} characters")
-        session_id = request.session_id or secrets.token_urlsafe(16)
+        # A leading letter: ids stay safe to paste as a CLI argument (never start with "-").
+        session_id = request.session_id or "s" + secrets.token_urlsafe(16)
         if not SESSION_ID.match(session_id):
             raise InvalidMessage("session_id must be 8-64 characters of A-Z, a-z, 0-9, '_' or '-'")
         message = redact_cards(message)
