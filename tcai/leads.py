@@ -139,7 +139,7 @@ class RecoveryReport:
 
 def _recover_one(session: Session, entry: dict[str, Any]) -> bool:
     """Import one spool entry; True when a lead was created or changed."""
-    from tcai.chat.store import TurnContext, TurnRecord, _upsert_lead
+    from tcai.chat.store import TurnContext, TurnRecord, upsert_lead
 
     bot = session.exec(select(Bot).where(Bot.bot_id == entry["bot_id"])).first()
     if bot is None or bot.id is None:
@@ -173,7 +173,7 @@ def _recover_one(session: Session, entry: dict[str, Any]) -> bool:
         priority=entry.get("priority", "normal"),
         now=spooled,
     )
-    lead, created, changed = _upsert_lead(session, ctx, None, record)  # type: ignore[arg-type]
+    lead, created, changed = upsert_lead(session, ctx, None, record)
     if lead is not None and created:
         lead.source = "spool"
         session.add(lead)

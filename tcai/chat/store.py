@@ -223,9 +223,12 @@ def _apply(lead: Lead, contacts: Contacts, record: TurnRecord) -> bool:
     return changed
 
 
-def _upsert_lead(
-    session: Session, ctx: TurnContext, conversation_id: int, record: TurnRecord
+def upsert_lead(
+    session: Session, ctx: TurnContext, conversation_id: int | None, record: TurnRecord
 ) -> tuple[Lead | None, bool, bool]:
+    """The one lead per person per workspace: find it by the conversation, phone or
+    e-mail and update it, or create it (a concurrent insert of the same person loses to
+    the unique index and updates instead). Returns (lead, created, changed)."""
     contacts = record.contacts
     lead = _find_lead(session, ctx, contacts)
     if lead is None and not (contacts.phone or contacts.email):
@@ -340,7 +343,7 @@ def persist_turn(session: Session, ctx: TurnContext, record: TurnRecord) -> Pers
             },
         ],
     )
-    lead, created, changed = _upsert_lead(session, ctx, conversation_id, record)
+    lead, created, changed = upsert_lead(session, ctx, conversation_id, record)
     lead_id = lead.id if lead is not None else None
 
     values: dict[str, Any] = {
