@@ -35,7 +35,7 @@ from tcai.chat.automations import find_automation
 from tcai.chat.booking import BookingDecision, decide_booking
 from tcai.chat.contacts import Contacts, display_phone, extract_contacts
 from tcai.chat.crisis import CrisisDetector, CrisisMatch, crisis_response, is_spanish
-from tcai.chat.faq import FaqEntry, FaqIndex
+from tcai.chat.facts import FactsAnswer, FactsBook
 from tcai.chat.llm import ChunkSink, LlmFailure, complete
 from tcai.chat.prompt import build_system_prompt
 from tcai.chat.rules import load_rules
@@ -104,59 +104,15 @@ class CompiledBot:
 
     config: BotConfig
     system_prompt: str
-    faq: FaqIndex
+    facts: FactsBook
     crisis: CrisisDetector
-
-
-def _fact_entries(config: BotConfig) -> list[FaqEntry]:
-    b = config.business
-    entries = [FaqEntry(f.question, f.answer) for f in config.faqs]
-    covered = FaqIndex(entries) if entries else None
-    ask = (
-        f"please call us at {display_phone(b.phone)}"
-        if b.phone
-        else "leave your name and number here"
-    )
-    hours_q, where_q = (
-        "What are your hours? When are you open?",
-        "Where are you located? What is your address?",
-    )
-    if hours := b.hours_text():
-        entries.append(FaqEntry(hours_q, f"Our hours are: {hours}.", "hours"))
-    elif covered is None or covered.best(hours_q) is None:
-        entries.append(FaqEntry(hours_q, f"For today's hours, {ask} and we'll confirm.", "hours"))
-    if b.address:
-        entries.append(FaqEntry(where_q, f"You'll find us at {b.address}.", "location"))
-    elif covered is None or covered.best(where_q) is None:
-        entries.append(FaqEntry(where_q, f"For directions, {ask}.", "location"))
-    if b.phone:
-        entries.append(
-            FaqEntry(
-                "What is your phone number? How can I contact you?",
-                f"You can call us at {display_phone(b.phone)}.",
-                "phone",
-            )
-        )
-    names = ", ".join(s.name for s in config.services)
-    entries.append(FaqEntry("What services do you offer?", f"We offer {names}.", "services"))
-    if config.template.catalog:
-        prices = "; ".join(
-            f"{i.name} {'from ' if i.price_from else ''}${i.price_cents / 100:,.0f}"
-            for i in config.template.catalog
-        )
-        entries.append(
-            FaqEntry(
-                "How much does it cost? What are your prices?", f"Our prices: {prices}.", "prices"
-            )
-        )
-    return entries
 
 
 def compile_bot(config: BotConfig) -> CompiledBot:
     return CompiledBot(
         config=config,
         system_prompt=build_system_prompt(config),
-        faq=FaqIndex(_fact_entries(config)),
+        facts=FactsBook(config),
         crisis=CrisisDetector(config.crisis_keywords_all),
     )
 
@@ -371,7 +327,7 @@ class ChatEngine:
                 )
             except LlmFailure as failure:
                 log.warning("LLM failed (%s); answering from facts", failure.kind)
-                text = self._facts_answer(bot, message, decision, ask_contact, known_phone)
+                text = self._facts(bot, message, decision, ask_contact, known_phone, contacts).text
                 await _send(on_chunk, text)
                 return prefix + text, "failsafe", decision, failure.kind
             text = answer.text
@@ -384,38 +340,28 @@ class ChatEngine:
                 await _send(on_chunk, text)
             return prefix + text, "llm", decision, None
 
-        text = self._facts_answer(bot, message, decision, ask_contact, known_phone)
-        hit = bot.faq.best(message)
-        source = "faq" if hit is not None and decision is None else "failsafe"
+        facts = self._facts(bot, message, decision, ask_contact, known_phone, contacts)
+        text = facts.text
+        source = "faq" if facts.matched else "failsafe"
         await _send(on_chunk, prefix + text)
         return prefix + text, source, decision, None
 
-    def _facts_answer(
+    def _facts(
         self,
         bot: CompiledBot,
         message: str,
         decision: BookingDecision | None,
         ask_contact: bool,
         known_phone: bool,
-    ) -> str:
-        """An answer from the business's own facts; never mentions a provider or an error."""
-        config = bot.config
-        rules = load_rules()
-        phone = display_phone(config.business.phone)
-        if decision is not None:
-            if decision.handling == "external" and decision.url:
-                return rules.say("booking_redirect", url=decision.url)
-            ask = "" if known_phone else rules.say("ask_name_phone")
-            return _join(rules.say("booking_requested"), ask)
-        hit = bot.faq.best(message)
-        if hit is not None:
-            return _join(hit.entry.answer, rules.say("contact_ask") if ask_contact else "")
-        link = decide_booking(config)
-        return _join(
-            rules.say("fallback"),
-            "" if known_phone else rules.say("fallback_ask"),
-            rules.say("fallback_call", phone=phone),
-            rules.say("fallback_book", url=link.url if link.handling == "external" else None),
+        contacts: Contacts | None = None,
+    ) -> FactsAnswer:
+        return bot.facts.answer(
+            message,
+            now=self.clock(),
+            decision=decision,
+            ask_contact=ask_contact,
+            known_phone=known_phone,
+            contacts=contacts,
         )
 
 
