@@ -103,6 +103,10 @@ def parse_origin(value: str) -> str:
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
+TIMEOUT_MARGIN_MS = 1000
+"""REQUEST_TIMEOUT_MS must exceed LLM_TIMEOUT_MS by at least this much."""
+
+
 class Settings(BaseSettings):
     """The validated configuration. Field order matters: `tcai_env` is checked first so
     the other validators can apply the production rules."""
@@ -221,6 +225,20 @@ class Settings(BaseSettings):
             )
         if production and is_placeholder_secret(secret):
             raise ValueError(f"looks like a placeholder, refused in production; {hint}")
+        return value
+
+    @field_validator("request_timeout_ms", mode="after")
+    @classmethod
+    def _request_timeout(cls, value: int, info: ValidationInfo) -> int:
+        # Budgets nest (docs/chat-pipeline.md): a chat reply must leave well before the
+        # request timeout turns it into a 504 and costs the visitor's contact details.
+        llm = info.data.get("llm_timeout_ms")
+        if isinstance(llm, int) and value < llm + TIMEOUT_MARGIN_MS:
+            raise ValueError(
+                f"must be at least LLM_TIMEOUT_MS + {TIMEOUT_MARGIN_MS} ms "
+                f"({llm + TIMEOUT_MARGIN_MS}); it is {value}. Raise REQUEST_TIMEOUT_MS "
+                "or lower LLM_TIMEOUT_MS"
+            )
         return value
 
     @field_validator("chat_rate_limit", "chat_bot_rate_limit", mode="after")

@@ -108,3 +108,11 @@ class OriginNotAllowed(TcaiError):
     exit_code = 1
     http_status = 403
     code = "origin_not_allowed"
+
+
+class BotUnavailable(TcaiError):
+    """The bot exists but cannot serve right now (its stored config does not load)."""
+
+    exit_code = 1
+    http_status = 503
+    code = "unavailable"

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,9 +20,20 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from tcai.chat import spool
 from tcai.chat.contacts import Contacts
+from tcai.chat.spool import SpoolEntry
 from tcai.db.engine import session_scope
-from tcai.db.models import LEAD_STATUSES, Bot, Lead, Workspace
+from tcai.db.models import (
+    LEAD_PRIORITIES,
+    LEAD_STATUSES,
+    MESSAGE_SOURCES,
+    Bot,
+    Conversation,
+    Lead,
+    Message,
+    Workspace,
+)
 from tcai.db.types import utcnow
 from tcai.errors import InvalidInput, NotFound
 
@@ -137,18 +146,23 @@ class RecoveryReport:
         }
 
 
-def _recover_one(session: Session, entry: dict[str, Any]) -> bool:
-    """Import one spool entry; True when a lead was created or changed."""
-    from tcai.chat.store import TurnContext, TurnRecord, upsert_lead
+def _recover_one(session: Session, entry: SpoolEntry) -> bool:
+    """Import one spooled turn; True when it added or changed anything.
 
-    bot = session.exec(select(Bot).where(Bot.bot_id == entry["bot_id"])).first()
+    The turn goes through the chat engine's own write (`persist_turn`): the conversation
+    log, the lead, usage and the webhook events, exactly as if the database had taken it
+    at the time. A turn whose visitor message is already stored (the write finished after
+    all, or an earlier import) only has its lead matched, which changes nothing twice."""
+    from tcai.chat.store import TurnContext, TurnRecord, persist_turn, upsert_lead
+
+    bot = session.exec(select(Bot).where(Bot.bot_id == entry.bot_id)).first()
     if bot is None or bot.id is None:
-        raise NotFound(f"bot {entry.get('bot_id')!r} no longer exists")
+        raise NotFound(f"bot {entry.bot_id!r} no longer exists")
     workspace = session.get(Workspace, bot.workspace_id)
     assert workspace is not None and workspace.id is not None
-    contacts = Contacts(
-        **{k: entry["contacts"].get(k) for k in ("name", "phone", "email", "consent")}
-    )
+    if workspace.slug != entry.client_id:
+        raise NotFound(f"bot {entry.bot_id!r} does not belong to client {entry.client_id!r}")
+    contacts = Contacts(**{k: entry.contacts.get(k) for k in ("name", "phone", "email", "consent")})
     ctx = TurnContext(
         workspace_id=workspace.id,
         client_id=workspace.slug,
@@ -161,57 +175,74 @@ def _recover_one(session: Session, entry: dict[str, Any]) -> bool:
         messages_this_month=0,
         leads_this_month=0,
     )
-    spooled = datetime.fromisoformat(entry["spooled_at"])
+    config = bot.config if isinstance(bot.config, dict) else {}
     record = TurnRecord(
-        session_id=entry.get("session_id") or "spool",
+        session_id=entry.session_id,
         visitor_hash=None,
-        user_text=entry.get("message", ""),
-        reply_text="",
-        source="failsafe",
+        user_text=entry.message,
+        reply_text=entry.reply,
+        source=entry.source if entry.source in MESSAGE_SOURCES else "failsafe",
         latency_ms=0,
         contacts=contacts,
-        priority=entry.get("priority", "normal"),
-        now=spooled,
+        priority=entry.priority if entry.priority in LEAD_PRIORITIES else "normal",
+        webhook_url=config.get("webhook_url") or None,
+        business_name=workspace.name,
+        now=entry.spooled_at,
+        counted=entry.source not in ("paused", "limit"),
     )
-    lead, created, changed = upsert_lead(session, ctx, None, record)
+    if not entry.message or _turn_stored(session, bot.id, entry):
+        lead, created, changed = upsert_lead(session, ctx, None, record)
+    else:
+        result = persist_turn(session, ctx, record)
+        lead = session.get(Lead, result.lead_id) if result.lead_id is not None else None
+        created, changed = result.lead_created, True
     if lead is not None and created:
         lead.source = "spool"
         session.add(lead)
     return created or changed
 
 
-def recover_spool(engine: Engine, spool: Path) -> RecoveryReport:
+def _turn_stored(session: Session, bot_pk: int, entry: SpoolEntry) -> bool:
+    """Is this spooled turn's visitor message already in the conversation log?"""
+    window = timedelta(seconds=2)
+    found = session.exec(
+        select(Message.id)
+        .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
+        .where(
+            Conversation.bot_id == bot_pk,
+            Conversation.session_id == entry.session_id,
+            Message.role == "user",
+            Message.text == entry.message,
+            col(Message.created_at) >= entry.spooled_at - window,
+            col(Message.created_at) <= entry.spooled_at + window,
+        )
+    ).first()
+    return found is not None
+
+
+def recover_spool(engine: Engine, path: Path) -> RecoveryReport:
+    """Import the spool at `path`. Safe while daemons keep appending to it, and safe to
+    run twice; what cannot be imported stays in the spool with the reason reported."""
     report = RecoveryReport()
-    if not spool.exists():
+    taken = spool.take(path)
+    if taken is None:
         return report
     keep: list[str] = []
     done: list[str] = []
-    for number, line in enumerate(
-        spool.read_text(encoding="utf-8", errors="replace").splitlines(), 1
-    ):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-            with session_scope(engine) as session:
-                changed = _recover_one(session, entry)
-            report.imported += int(changed)
-            report.already_present += int(not changed)
-            done.append(line)
-        except Exception as exc:  # keep the line; say why, without its personal data
-            report.failed.append(f"line {number}: {type(exc).__name__}: {str(exc)[:120]}")
-            keep.append(line)
-    if done:
-        fd = os.open(
-            spool.with_suffix(spool.suffix + ".imported"),
-            os.O_WRONLY | os.O_CREAT | os.O_APPEND,
-            0o600,
-        )
-        with os.fdopen(fd, "a", encoding="utf-8") as handle:
-            handle.write("".join(line + "\n" for line in done))
-        tmp = spool.with_name(f".{spool.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write("".join(line + "\n" for line in keep))
-        os.replace(tmp, spool)
+    try:
+        for number, line in enumerate(spool.read_lines(taken), 1):
+            try:
+                entry = SpoolEntry.from_line(line)
+                with session_scope(engine) as session:
+                    changed = _recover_one(session, entry)
+                report.imported += int(changed)
+                report.already_present += int(not changed)
+                done.append(line)
+            except Exception as exc:  # keep the line; say why, without its personal data
+                report.failed.append(f"line {number}: {type(exc).__name__}: {str(exc)[:120]}")
+                keep.append(line)
+    finally:
+        handled = len(done) + len(keep)
+        rest = spool.read_lines(taken)[handled:]  # not reached (an error escaped): keep
+        spool.put_back(path, taken, keep + rest, done)
     return report

@@ -9,7 +9,7 @@ import json
 import pytest
 from sqlmodel import Session, select
 
-from tcai.db.models import Lead, Lockout, User, UserSession
+from tcai.db.models import Lead, Lockout, Message, User, UserSession
 from tcai.db.types import utcnow
 from tcai.users import password_problems, verify_password
 from tests.test_pipeline import rows
@@ -86,7 +86,10 @@ async def test_leads_recover_imports_the_spool_once(
         ("Mia", "+17725550166", None, "spool"),
         ("Bo", None, "bo.lee@shopmail.com", "spool"),
     }
-    assert spool.read_text() == ""
+    assert not spool.exists() or spool.read_text() == ""
+    # The spooled turns are in the conversation log too, as if stored at the time.
+    texts = {m.text for m in rows(facts_chat.database, Message) if m.role == "user"}
+    assert {"I'm Mia, 772-555-0166", "I'm Bo, bo.lee@shopmail.com"} <= texts
     imported = spool.with_suffix(".jsonl.imported")
     spool.write_text(imported.read_text())
     again = json.loads(cli("leads", "recover", "--spool", str(spool), "--json").stdout)

@@ -16,6 +16,7 @@ so a kill switch or an edit reaches every process within two seconds:
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -28,7 +29,9 @@ from sqlmodel import Session, col, select
 from tcai.bots.config import BotConfig
 from tcai.db.engine import session_scope
 from tcai.db.models import Bot, CacheSignal, Workspace
-from tcai.errors import Forbidden, NotFound
+from tcai.errors import BotUnavailable, Forbidden, NotFound
+
+log = logging.getLogger("tcai.bots")
 
 NOTIFY_CHANNEL = "tcai_bots"
 BOTS_SIGNAL = "bots"
@@ -68,6 +71,7 @@ class BotDirectory:
         self._lock = threading.Lock()
         self._signal_version: int | None = None
         self._checked_at = 0.0
+        self._broken: set[tuple[str, int]] = set()
 
     # -- invalidation --------------------------------------------------------------------
 
@@ -113,6 +117,12 @@ class BotDirectory:
             raise Forbidden(f"this assistant is not available ({entry.workspace_status})")
         return entry
 
+    def last_known(self, client_id: str, bot_id: str) -> CachedBot | None:
+        """The bot as this process last saw it, however old (None if never): what the
+        chat engine answers from while the database is down."""
+        entry = self._entries.get(bot_id)
+        return self._admit(entry, client_id) if entry is not None else None
+
     def get(self, client_id: str, bot_id: str, session: Session | None = None) -> CachedBot:
         """The bot, from the cache when fresh. Pass the caller's session to share its
         transaction (the chat engine reads the bot and the turn's context in one)."""
@@ -138,13 +148,33 @@ class BotDirectory:
             raise NotFound(f"no bot '{bot_id}'")
         bot, workspace = row
         assert bot.id is not None and workspace.id is not None
-        config = BotConfig.model_validate(bot.config)
         previous = self._entries.get(bot_id)
-        compiled = (
-            previous.compiled
-            if previous is not None and previous.config_version == bot.config_version
-            else self.compile_config(config)
-        )
+        version = bot.config_version
+        if previous is not None and previous.config_version == version:
+            config, compiled = previous.config, previous.compiled
+        else:
+            try:
+                config = BotConfig.model_validate(bot.config)
+                compiled = self.compile_config(config)
+            except Exception as exc:  # a stored config this code cannot load
+                if (bot_id, version) not in self._broken:
+                    self._broken.add((bot_id, version))
+                    log.error(
+                        "bot %s: config version %d does not load (%s); %s",
+                        bot_id,
+                        version,
+                        _first_line(exc),
+                        f"serving version {previous.config_version}"
+                        if previous is not None
+                        else "its visitors get a 'temporarily unavailable' answer",
+                    )
+                if previous is None:
+                    raise BotUnavailable("This assistant is temporarily unavailable.") from None
+                config, compiled, version = (
+                    previous.config,
+                    previous.compiled,
+                    previous.config_version,
+                )
         entry = CachedBot(
             bot_pk=bot.id,
             bot_id=bot.bot_id,
@@ -153,7 +183,7 @@ class BotDirectory:
             workspace_status=workspace.status,
             plan=workspace.plan,
             status=bot.status,
-            config_version=bot.config_version,
+            config_version=version,
             allowed_origins=tuple(bot.allowed_origins or ()),
             config=config,
             compiled=compiled,
@@ -162,3 +192,8 @@ class BotDirectory:
         with self._lock:
             self._entries[bot_id] = entry
         return entry
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__

@@ -23,6 +23,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from tcai.config import Settings
 
 STREAM_CAP_S = 30.0
+STALL_S = 1.5
 MAX_TOKENS = 500
 MAX_REPLY_CHARS = 2000
 MIN_RETRY_BUDGET_S = 0.5
@@ -31,9 +32,11 @@ ChunkSink = Callable[[str], Awaitable[None]]
 
 
 class LlmFailure(Exception):
-    def __init__(self, kind: str, detail: str = "") -> None:
+    def __init__(self, kind: str, detail: str = "", *, partial: bool = False) -> None:
         super().__init__(f"{kind}: {detail}" if detail else kind)
         self.kind = kind
+        self.partial = partial
+        """Part of a streamed answer had already reached the visitor."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ async def _once(
     budget_s: float,
     on_chunk: ChunkSink | None,
     sent: list[str],
+    cap_deadline: float,
+    stall_s: float,
 ) -> str:
     if on_chunk is None:
         async with asyncio.timeout(budget_s):
@@ -107,16 +112,16 @@ async def _once(
         if not isinstance(content, str):
             raise LlmFailure("garbage", "no text")
         return content
-    # Streaming: the budget bounds the first token; the cap bounds the whole answer.
+    # Streaming: the budget bounds the first token and every pause before it runs out;
+    # after that a chunk must come every `stall_s`, and the cap bounds the whole answer.
     loop = asyncio.get_running_loop()
     first_deadline = loop.time() + budget_s
-    cap_deadline = loop.time() + STREAM_CAP_S
     async with asyncio.timeout_at(first_deadline) as deadline:
         stream: Any = await client.post(
             "/chat/completions",
             cast_to=ChatCompletion,
             body=_body(model, messages, stream=True),
-            options={"timeout": STREAM_CAP_S},
+            options={"timeout": max(0.1, cap_deadline - loop.time())},
             stream=True,
             stream_cls=AsyncStream[ChatCompletionChunk],
         )
@@ -126,8 +131,7 @@ async def _once(
             delta = choices[0].delta.content if choices and choices[0].delta else None
             if not delta:
                 continue
-            if not sent:
-                deadline.reschedule(cap_deadline)
+            deadline.reschedule(min(cap_deadline, max(first_deadline, loop.time() + stall_s)))
             room = MAX_REPLY_CHARS - total
             piece = delta[:room]
             if piece:
@@ -147,10 +151,21 @@ async def complete(
     messages: list[dict[str, str]],
     budget_ms: int,
     on_chunk: ChunkSink | None = None,
+    stream_deadline: float | None = None,
+    stall_s: float = STALL_S,
 ) -> LlmAnswer:
-    """Ask the LLM; raise `LlmFailure` on any failure, an empty or a garbage answer."""
+    """Ask the LLM; raise `LlmFailure` on any failure, an empty or a garbage answer.
+
+    `budget_ms` bounds a whole answer, or a streamed answer's first token; a stream that
+    stalls (no chunk within `stall_s` once the budget is spent) or breaks fails with
+    `partial=True` when text already went out. `stream_deadline` (monotonic seconds)
+    caps a streamed answer; default `STREAM_CAP_S` from now."""
     start = time.monotonic()
     budget_s = budget_ms / 1000
+    loop = asyncio.get_running_loop()
+    cap_deadline = loop.time() + (
+        STREAM_CAP_S if stream_deadline is None else stream_deadline - start
+    )
     attempts = 0
     sent: list[str] = []
     last: LlmFailure = LlmFailure("timeout")
@@ -160,7 +175,9 @@ async def complete(
             raise last
         attempts += 1
         try:
-            text = await _once(client, model, messages, remaining, on_chunk, sent)
+            text = await _once(
+                client, model, messages, remaining, on_chunk, sent, cap_deadline, stall_s
+            )
         except LlmFailure as exc:
             last = exc
         except (openai.OpenAIError, TimeoutError, ValueError, TypeError, AttributeError) as exc:
@@ -172,10 +189,8 @@ async def complete(
             else:
                 return LlmAnswer(text=text, streamed=on_chunk is not None, attempts=attempts)
         if sent:
-            # Part of an answer reached the visitor: keep it rather than start over.
-            partial = clip_reply("".join(sent))
-            if partial:
-                return LlmAnswer(text=partial, streamed=True, attempts=attempts)
-            raise last
+            # Part of an answer reached the visitor and the rest will not come: no retry
+            # (it would repeat what they read); the caller answers from the facts.
+            raise LlmFailure(last.kind if last.kind != "timeout" else "stalled", partial=True)
         if last.kind in ("timeout",):
             raise last

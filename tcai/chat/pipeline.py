@@ -17,10 +17,11 @@ import hashlib
 import logging
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,27 +32,29 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tcai.bots.config import BotConfig
 from tcai.bots.directory import BotDirectory, CachedBot
+from tcai.chat import spool
 from tcai.chat.automations import find_automation
 from tcai.chat.booking import BookingDecision, decide_booking
 from tcai.chat.contacts import Contacts, display_phone, extract_contacts
 from tcai.chat.crisis import CrisisDetector, CrisisMatch, crisis_response, is_spanish
 from tcai.chat.facts import FactsAnswer, FactsBook
-from tcai.chat.llm import ChunkSink, LlmFailure, complete
+from tcai.chat.llm import STREAM_CAP_S, ChunkSink, LlmFailure, complete
 from tcai.chat.prompt import build_system_prompt
 from tcai.chat.rules import load_rules
+from tcai.chat.spool import SpoolEntry, default_spool
 from tcai.chat.store import (
     BookingRecord,
     TurnContext,
     TurnRecord,
+    context_for,
     load_context,
     persist_turn,
-    spool_lead,
 )
 from tcai.chat.text import contains_phrase
 from tcai.config import Settings
 from tcai.db.engine import session_scope
 from tcai.db.types import utcnow
-from tcai.errors import InvalidMessage
+from tcai.errors import DatabaseUnavailable, InvalidMessage
 from tcai.redact import redact_cards
 
 log = logging.getLogger("tcai.chat")
@@ -59,6 +62,18 @@ log = logging.getLogger("tcai.chat")
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 MAX_MESSAGE_CHARS = 2000
 PERSIST_ATTEMPTS = 2
+PERSIST_ROOM_S = 0.5
+"""Kept back from the LLM for the turn's write (a quarter of the budget when smaller)."""
+MIN_PERSIST_S = 0.3
+"""The write's least window, for a streamed answer that flowed past the deadline."""
+READ_TIMEOUT_S = 1.5
+"""A first read slower than this is treated as a database outage for this turn."""
+DB_RETRY_AFTER_S = 1.0
+"""After a failed read, turns answer from memory this long before trying again."""
+STREAM_STALL_S = 1.5
+"""Past the deadline, a streamed answer must bring a chunk at least this often."""
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -69,6 +84,8 @@ class ChatRequest:
     session_id: str | None = None
     visitor: str | None = None
     """Something that identifies the visitor's device (IP + user agent); stored hashed."""
+    arrived: float | None = None
+    """When the request arrived (`time.monotonic()`); the time budget counts from it."""
 
 
 @dataclass
@@ -117,6 +134,10 @@ def compile_bot(config: BotConfig) -> CompiledBot:
     )
 
 
+class _DatabaseDown(Exception):
+    """The turn's read could not be done in time or at all (the detail is in `str()`)."""
+
+
 class ChatEngine:
     def __init__(
         self,
@@ -132,7 +153,7 @@ class ChatEngine:
         self.settings = settings
         self.engine = engine
         self.llm = llm
-        self.spool_path = spool_path or Path(settings.log_dir) / "lead-spool.jsonl"
+        self.spool_path = spool_path or default_spool(settings.log_dir)
         self.clock = clock
         self.directory = directory or BotDirectory(engine, compile_config=compile_bot)
         # The turn's database work runs on threads of its own: one for SQLite (one
@@ -141,6 +162,9 @@ class ChatEngine:
         self._db = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tcai-db")
         self.on_outbox = on_outbox
         """Called (from the worker thread) after a turn queued webhook or e-mail rows."""
+        self._db_down_until = 0.0
+        """After a failed read, turns skip the read until then (monotonic seconds)."""
+        self._baseline_crisis = CrisisDetector(())
 
     def close(self) -> None:
         self._db.shutdown(wait=True)
@@ -150,11 +174,39 @@ class ChatEngine:
     def _load(
         self, request: ChatRequest, session_id: str, now: datetime
     ) -> tuple[CachedBot, TurnContext]:
+        rules = load_rules()
         with session_scope(self.engine) as session:
             cached = self.directory.get(request.client_id, request.bot_id, session)
-            return cached, load_context(session, cached, session_id, now)
+            live = cached.status == "active" and cached.workspace_status != "paused"
+            cap = rules.plans.get(cached.plan, (None, None))[0]
+            ctx = load_context(session, cached, session_id, now, message_cap=cap, reserve=live)
+            return cached, ctx
 
-    def _persist(self, ctx: TurnContext, record: TurnRecord) -> tuple[int | None, bool]:
+    async def _resolve(
+        self, request: ChatRequest, session_id: str, now: datetime, budget: Budget
+    ) -> tuple[CachedBot | None, TurnContext | None]:
+        """The bot and the turn's context; when the database is down or too slow, the
+        bot's last known config and no context (the turn then goes on in facts mode)."""
+        if time.monotonic() >= self._db_down_until:
+            loop = asyncio.get_running_loop()
+            work = loop.run_in_executor(self._db, self._load, request, session_id, now)
+            try:
+                async with asyncio.timeout(budget.read_timeout()):
+                    return await asyncio.shield(work)
+            except (DatabaseUnavailable, SQLAlchemyError, TimeoutError) as exc:
+                self._db_down_until = time.monotonic() + DB_RETRY_AFTER_S
+                detail = _describe(exc) if not isinstance(exc, TimeoutError) else "read timed out"
+                log.error(
+                    "chat for %s/%s answers from memory: the database is unavailable (%s)",
+                    request.client_id,
+                    request.bot_id,
+                    detail,
+                )
+        return self.directory.last_known(request.client_id, request.bot_id), None
+
+    def _persist(
+        self, ctx: TurnContext, record: TurnRecord, spooled: threading.Event
+    ) -> tuple[int | None, bool]:
         last_error = ""
         for attempt in range(PERSIST_ATTEMPTS):
             try:
@@ -163,21 +215,74 @@ class ChatEngine:
                 if result.queued and self.on_outbox is not None:
                     self.on_outbox()
                 return result.lead_id, result.lead_created or result.lead_changed
-            except SQLAlchemyError as exc:
-                last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            except (SQLAlchemyError, DatabaseUnavailable) as exc:
+                last_error = _describe(exc)
                 log.warning("persist attempt %d failed: %s", attempt + 1, last_error)
-                time.sleep(0.05 * (attempt + 1))
-        if record.contacts.phone or record.contacts.email:
-            spool_lead(self.spool_path, ctx, record, last_error)
+                if attempt + 1 < PERSIST_ATTEMPTS:
+                    time.sleep(0.05 * (attempt + 1))
+        log.error("turn of %s not stored (%s); contacts go to the spool", ctx.bot_id, last_error)
+        if _has_contacts(record.contacts) and not spooled.is_set():
+            spooled.set()
+            self._spool(ctx.client_id, ctx.bot_id, record, last_error)
             return None, True
-        return None, False
+        return None, spooled.is_set()
+
+    def _spool(self, client_id: str, bot_id: str, record: TurnRecord, error: str) -> None:
+        spool.append(
+            self.spool_path,
+            SpoolEntry(
+                spooled_at=record.now,
+                client_id=client_id,
+                bot_id=bot_id,
+                session_id=record.session_id,
+                contacts=asdict(record.contacts),
+                message=record.user_text,
+                reply=record.reply_text,
+                source=record.source,
+                priority=record.priority,
+                error=error,
+            ),
+        )
+
+    async def _store(
+        self, request: ChatRequest, ctx: TurnContext | None, record: TurnRecord, budget: Budget
+    ) -> bool:
+        """Write the turn (or spool its contacts) before the reply leaves; returns
+        whether the visitor's contact details are now safe (`lead_captured`).
+
+        The write gets until the reply's deadline. If it is still running then, the
+        contacts are spooled at once and the write goes on in the background (the spool
+        import is idempotent), so a slow database never delays the reply."""
+        spooled = threading.Event()
+        if ctx is None:
+            if _has_contacts(record.contacts):
+                spooled.set()
+                await asyncio.to_thread(
+                    self._spool, request.client_id, request.bot_id, record, "database unavailable"
+                )
+            return spooled.is_set()
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(self._db, self._persist, ctx, record, spooled)
+        try:
+            async with asyncio.timeout(budget.persist_timeout()):
+                _lead_id, captured = await asyncio.shield(work)
+                return captured
+        except TimeoutError:
+            log.warning("turn of %s still being written at the deadline", ctx.bot_id)
+            if _has_contacts(record.contacts) and not spooled.is_set():
+                spooled.set()
+                await asyncio.to_thread(
+                    self._spool, ctx.client_id, ctx.bot_id, record, "write still running"
+                )
+            return spooled.is_set()
 
     # -- the pipeline ---------------------------------------------------------------------
 
     async def handle(self, request: ChatRequest, on_chunk: ChunkSink | None = None) -> ChatReply:
-        started = time.monotonic()
-        # 1. Validate. History from clients is never accepted: the server keeps it.
-        message = request.message.strip() if isinstance(request.message, str) else ""
+        budget = Budget.start(self.settings, request.arrived)
+        # 1. Validate. Text hygiene first (a lone surrogate or a NUL must not cost the
+        # turn); history from clients is never accepted: the server keeps it.
+        message = clean_text(request.message).strip() if isinstance(request.message, str) else ""
         if not 1 <= len(message) <= MAX_MESSAGE_CHARS:
             raise InvalidMessage(f"message must be 1 to {MAX_MESSAGE_CHARS} characters")
         # A leading letter: ids stay safe to paste as a CLI argument (never start with "-").
@@ -186,72 +291,58 @@ class ChatEngine:
             raise InvalidMessage("session_id must be 8-64 characters of A-Z, a-z, 0-9, '_' or '-'")
         message = redact_cards(message)
         now = self.clock()
-
-        # 2. Resolve (unknown → NotFound 404, suspended → Forbidden 403).
-        loop = asyncio.get_running_loop()
-        cached, ctx = await loop.run_in_executor(self._db, self._load, request, session_id, now)
-        bot: CompiledBot = cached.compiled
-        config = bot.config
-        quick = [{"id": q.id, "label": q.label, "prompt": q.prompt} for q in config.quick_replies]
         rules = load_rules()
-        reach = rules.say("reach_us", phone=display_phone(config.business.phone))
 
-        def reply(text: str, source: str, **extra: Any) -> ChatReply:
-            return ChatReply(text, session_id, source, quick_replies=quick, **extra)
-
-        if ctx.bot_status != "active" or ctx.workspace_status == "paused":
-            text = _join(rules.say("paused", name=config.business.name), reach)
-            return reply(text, "paused", status="paused", http_status=503)
-
-        # 3. Plan limits.
-        messages_cap, leads_cap = rules.plans.get(ctx.plan, (None, None))
-        if (messages_cap is not None and ctx.messages_this_month >= messages_cap) or (
-            leads_cap is not None and ctx.leads_this_month >= leads_cap
-        ):
-            text = _join(rules.say("limit"), reach or rules.say("contact_directly"))
-            return reply(text, "limit", status="limit_reached", http_status=429)
-
+        # 2. Resolve (unknown → NotFound 404, suspended → Forbidden 403); from memory when
+        # the database is down.
+        cached, ctx = await self._resolve(request, session_id, now, budget)
+        bot: CompiledBot | None = cached.compiled if cached is not None else None
+        config = bot.config if bot is not None else None
+        # Database down: the bot as last seen; usage unknown, so no quota is enforced.
+        turn = ctx or (context_for(cached) if cached is not None else None)
+        phone = display_phone(config.business.phone) if config is not None else None
+        reach = rules.say("reach_us", phone=phone)
+        quick = (
+            [{"id": q.id, "label": q.label, "prompt": q.prompt} for q in config.quick_replies]
+            if config is not None
+            else []
+        )
         contacts = extract_contacts(message)
         decision: BookingDecision | None = None
         failure: str | None = None
-        crisis = False
-        # 4. Crisis: no LLM, a fixed caring answer, the conversation flagged for review.
-        match = bot.crisis.detect(message)
+        status, http_status = "ok", 200
+
+        # 3. Crisis first, whatever the bot's state: no LLM, a fixed caring answer, the
+        # conversation flagged for review.
+        match = (bot.crisis if bot is not None else self._baseline_crisis).detect(message)
         if match is not None:
-            crisis = True
-            text = _crisis_text(config, message, match)
-            source = "crisis"
+            text, source = _crisis_text(config, message, match), "crisis"
             await _send(on_chunk, text)
+        elif turn is None:
+            # Never seen this bot and the database is down: say so kindly; keep contacts.
+            text = _join(
+                rules.say("unavailable"),
+                rules.say("details_saved") if _has_contacts(contacts) else "",
+            )
+            source, status, http_status = "failsafe", "unavailable", 503
+        elif turn.bot_status != "active" or turn.workspace_status == "paused":
+            assert config is not None
+            text = _join(rules.say("paused", name=config.business.name), reach)
+            source, status, http_status = "paused", "paused", 503
+        elif ctx is not None and _over_quota(rules, ctx):
+            text = _join(rules.say("limit"), reach or rules.say("contact_directly"))
+            source, status, http_status = "limit", "limit_reached", 429
         else:
+            assert bot is not None
             text, source, decision, failure = await self._answer(
-                bot, ctx, message, contacts, on_chunk
+                bot, turn, message, contacts, on_chunk, budget, degraded=ctx is None
             )
 
-        booking: BookingRecord | None = None
         actions: list[dict[str, Any]] = []
+        booking: BookingRecord | None = None
         if decision is not None:
-            if decision.handling == "external" and decision.url:
-                actions.append(
-                    {
-                        "type": "booking_redirect",
-                        "url": decision.url,
-                        "label": decision.label,
-                        "provider": decision.provider,
-                    }
-                )
-            else:
-                actions.append(
-                    {
-                        "type": "booking_requested",
-                        "appointment_type": decision.appointment_type,
-                        "label": decision.label,
-                    }
-                )
-                booking = BookingRecord(
-                    "internal", decision.appointment_type, service=decision.service
-                )
-
-        wants_follow_up = decision is not None or ctx.open_request_id is not None
+            actions, booking = _booking_actions(decision)
+        wants_follow_up = decision is not None or (turn is not None and turn.open_request_id)
         priority = (
             "urgent" if rules.is_urgent(message) else ("high" if wants_follow_up else "normal")
         )
@@ -263,18 +354,31 @@ class ChatEngine:
             user_text=message,
             reply_text=text,
             source=source,
-            latency_ms=int((time.monotonic() - started) * 1000),
+            latency_ms=int((time.monotonic() - budget.arrived) * 1000),
             contacts=contacts,
             priority=priority,
-            crisis=crisis,
+            crisis=match is not None,
             booking=booking,
-            webhook_url=config.webhook_url,
-            notify_emails=config.notify_emails if self.settings.smtp_enabled else (),
-            business_name=config.business.name,
+            webhook_url=config.webhook_url if config is not None else None,
+            notify_emails=(
+                config.notify_emails if config is not None and self.settings.smtp_enabled else ()
+            ),
+            business_name=config.business.name if config is not None else None,
             now=now,
+            counted=source not in ("paused", "limit"),
         )
-        _lead_id, captured = await loop.run_in_executor(self._db, self._persist, ctx, record)
-        return reply(text, source, actions=actions, lead_captured=captured, llm_failure=failure)
+        captured = await self._store(request, turn, record, budget)
+        return ChatReply(
+            text,
+            session_id,
+            source,
+            actions=actions,
+            lead_captured=captured,
+            quick_replies=quick,
+            status=status,
+            http_status=http_status,
+            llm_failure=failure,
+        )
 
     async def _answer(
         self,
@@ -283,6 +387,9 @@ class ChatEngine:
         message: str,
         contacts: Contacts,
         on_chunk: ChunkSink | None,
+        budget: Budget,
+        *,
+        degraded: bool = False,
     ) -> tuple[str, str, BookingDecision | None, str | None]:
         config = bot.config
         rules = load_rules()
@@ -311,7 +418,9 @@ class ChatEngine:
         )
 
         # 6. Answer: the LLM within its budget, else the business's facts.
-        if self.llm is not None:
+        # With the database down the LLM would answer without the transcript: the facts
+        # are the safer answer, and the fastest.
+        if self.llm is not None and not degraded:
             messages = [{"role": "system", "content": bot.system_prompt}]
             messages += [{"role": role, "content": text} for role, text in ctx.history]
             messages.append({"role": "user", "content": message})
@@ -322,13 +431,18 @@ class ChatEngine:
                     self.llm,
                     model=self.settings.openai_model,
                     messages=messages,
-                    budget_ms=self.settings.llm_timeout_ms,
+                    budget_ms=int(budget.llm_remaining() * 1000),
                     on_chunk=on_chunk,
+                    stream_deadline=budget.stream_deadline,
+                    stall_s=STREAM_STALL_S,
                 )
             except LlmFailure as failure:
                 log.warning("LLM failed (%s); answering from facts", failure.kind)
                 text = self._facts(bot, message, decision, ask_contact, known_phone, contacts).text
-                await _send(on_chunk, text)
+                if not failure.partial:
+                    # Otherwise the visitor saw part of an answer: the `done` event's
+                    # reply replaces it (the widget shows the reply it carries).
+                    await _send(on_chunk, text)
                 return prefix + text, "failsafe", decision, failure.kind
             text = answer.text
             contact_ask = rules.say("contact_ask")
@@ -365,14 +479,94 @@ class ChatEngine:
         )
 
 
+@dataclass(frozen=True)
+class Budget:
+    """The turn's time budget, counted from the request's arrival (docs/chat-pipeline.md).
+
+    The reply leaves by `arrived + LLM_TIMEOUT_MS` (plus, at worst, one spool write); the
+    LLM gets what is left of that minus `persist_room`, and the write what is left after
+    the answer. A streamed answer may flow past the deadline while chunks keep coming,
+    up to the stream cap."""
+
+    arrived: float
+    reply_deadline: float
+    llm_deadline: float
+    stream_deadline: float
+
+    @classmethod
+    def start(cls, settings: Settings, arrived: float | None = None) -> Budget:
+        at = time.monotonic() if arrived is None else arrived
+        total = settings.llm_timeout_ms / 1000
+        room = min(PERSIST_ROOM_S, total / 4)
+        # The request timeout is the hard ceiling; configuration keeps it a second above.
+        cap = min(STREAM_CAP_S, settings.request_timeout_ms / 1000 - 1.0) - room
+        return cls(at, at + total, at + total - room, at + max(cap, total - room))
+
+    def read_timeout(self) -> float:
+        """How long the first read may take before the turn goes on from memory."""
+        return max(0.05, min(READ_TIMEOUT_S, self.llm_deadline - time.monotonic()))
+
+    def llm_remaining(self) -> float:
+        return max(0.0, self.llm_deadline - time.monotonic())
+
+    def persist_timeout(self) -> float:
+        return max(MIN_PERSIST_S, self.reply_deadline - time.monotonic())
+
+
+def clean_text(text: str) -> str:
+    """Text hygiene at the door: lone UTF-16 surrogates (a client that cut an emoji in
+    half) become U+FFFD, NUL and other control characters but tab and newlines go, so
+    no database, log or JSON encoder downstream can choke on the turn."""
+    text = _SURROGATES.sub("\ufffd", text)
+    return _CONTROLS.sub("", text)
+
+
+def _has_contacts(contacts: Contacts) -> bool:
+    return bool(contacts.phone or contacts.email)
+
+
+def _over_quota(rules: Any, ctx: TurnContext) -> bool:
+    if not ctx.reserved:
+        return True
+    leads_cap = rules.plans.get(ctx.plan, (None, None))[1]
+    return leads_cap is not None and ctx.leads_this_month >= leads_cap
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for the operator's log (never for a visitor)."""
+    if isinstance(exc, DatabaseUnavailable):
+        return exc.message
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+
+
+def _booking_actions(
+    decision: BookingDecision,
+) -> tuple[list[dict[str, Any]], BookingRecord | None]:
+    if decision.handling == "external" and decision.url:
+        return [
+            {
+                "type": "booking_redirect",
+                "url": decision.url,
+                "label": decision.label,
+                "provider": decision.provider,
+            }
+        ], None
+    action = {
+        "type": "booking_requested",
+        "appointment_type": decision.appointment_type,
+        "label": decision.label,
+    }
+    return [action], BookingRecord("internal", decision.appointment_type, service=decision.service)
+
+
 def _join(*parts: str) -> str:
     return " ".join(part.strip() for part in parts if part and part.strip())
 
 
-def _crisis_text(config: BotConfig, message: str, match: CrisisMatch) -> str:
+def _crisis_text(config: BotConfig | None, message: str, match: CrisisMatch) -> str:
     """The bot's own crisis response for its own keywords, or when it covers the baseline's
     helplines (988); otherwise the platform's (English or Spanish)."""
-    own = config.template.crisis
+    own = config.template.crisis if config is not None else None
     spanish = match.language == "es" or is_spanish(message)
     if own is not None and not spanish and (match.language == "bot" or "988" in own.response):
         return own.response

@@ -5,18 +5,15 @@ everything a turn needs in one transaction, `persist_turn` writes everything the
 produced in another — messages, conversation counters and flags, the lead (one per
 person per workspace, the unique indexes settle races), booking events, appointment
 requests, usage counters (atomic upserts) and outbox events (webhook rows here, owner
-e-mails through `tcai.outbox.enqueue_lead_notification`). `spool_lead` is the last
-resort when the database refuses a lead.
+e-mails through `tcai.outbox.enqueue_lead_notification`). When the database refuses a
+turn, the engine writes it to the spool (`tcai.chat.spool`) instead.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -67,18 +64,20 @@ class TurnContext:
     lead: KnownLead | None = None
     open_request_id: int | None = None
     history: list[tuple[str, str]] = field(default_factory=list)
+    reserved: bool = False
+    """This turn already counts in the month's usage (see `load_context`)."""
+    loaded: bool = False
+    """The context was read from the database (False: built from the bot alone)."""
 
 
 def month_key(now: datetime) -> str:
     return now.strftime("%Y-%m")
 
 
-def load_context(session: Session, bot: CachedBot, session_id: str, now: datetime) -> TurnContext:
-    """The per-turn reads: this month's usage, the conversation, its lead and history."""
-    usage = session.exec(
-        select(Usage).where(Usage.workspace_id == bot.workspace_id, Usage.month == month_key(now))
-    ).first()
-    ctx = TurnContext(
+def context_for(bot: CachedBot) -> TurnContext:
+    """A turn's context from the bot alone (no database): what the engine knows when the
+    database is down, and the start of every normal turn."""
+    return TurnContext(
         workspace_id=bot.workspace_id,
         client_id=bot.client_id,
         workspace_status=bot.workspace_status,
@@ -87,9 +86,62 @@ def load_context(session: Session, bot: CachedBot, session_id: str, now: datetim
         bot_id=bot.bot_id,
         bot_status=bot.status,
         config_version=bot.config_version,
-        messages_this_month=usage.messages if usage else 0,
-        leads_this_month=usage.leads if usage else 0,
+        messages_this_month=0,
+        leads_this_month=0,
     )
+
+
+def _reserve_message(
+    session: Session, ctx: TurnContext, cap: int | None, now: datetime
+) -> tuple[bool, int, int]:
+    """Count this turn against the month's message quota, atomically: one upsert that
+    increments only while under `cap` (None = unlimited), so concurrent turns at the
+    boundary never overshoot. Returns (reserved, messages, leads)."""
+    table = Usage.__table__  # type: ignore[attr-defined]
+    month = month_key(now)
+    stmt = _insert(session)(table).values(
+        workspace_id=ctx.workspace_id, month=month, messages=1, leads=0
+    )
+    upsert = stmt.on_conflict_do_update(
+        index_elements=["workspace_id", "month"],
+        set_={"messages": table.c.messages + 1},
+        where=(table.c.messages < cap) if cap is not None else None,
+    ).returning(table.c.messages, table.c.leads)
+    row = session.execute(upsert).first()
+    if row is not None:
+        return True, int(row[0]), int(row[1])
+    current = session.execute(
+        sa.select(table.c.messages, table.c.leads).where(
+            table.c.workspace_id == ctx.workspace_id, table.c.month == month
+        )
+    ).first()
+    return False, int(current[0]) if current else 0, int(current[1]) if current else 0
+
+
+def load_context(
+    session: Session,
+    bot: CachedBot,
+    session_id: str,
+    now: datetime,
+    *,
+    message_cap: int | None = None,
+    reserve: bool = True,
+) -> TurnContext:
+    """The per-turn reads: this month's usage (reserving this turn's place in the quota
+    when `reserve`), the conversation, its lead and history."""
+    ctx = context_for(bot)
+    if reserve:
+        ctx.reserved, ctx.messages_this_month, ctx.leads_this_month = _reserve_message(
+            session, ctx, message_cap, now
+        )
+    else:
+        usage = session.exec(
+            select(Usage).where(
+                Usage.workspace_id == bot.workspace_id, Usage.month == month_key(now)
+            )
+        ).first()
+        ctx.messages_this_month = usage.messages if usage else 0
+        ctx.leads_this_month = usage.leads if usage else 0
     found = session.execute(
         sa.select(
             col(Conversation.id), col(Lead.id), col(Lead.name), col(Lead.phone), col(Lead.email)
@@ -98,6 +150,7 @@ def load_context(session: Session, bot: CachedBot, session_id: str, now: datetim
         .outerjoin(Lead, col(Lead.id) == col(Conversation.lead_id))
         .where(col(Conversation.bot_id) == bot.bot_pk, col(Conversation.session_id) == session_id)
     ).first()
+    ctx.loaded = True
     if found is None:
         return ctx
     conversation_id, lead_id, name, phone, email = found
@@ -146,6 +199,8 @@ class TurnRecord:
     """Owner addresses told of a new lead by e-mail; left empty when SMTP is not set."""
     business_name: str | None = None
     now: datetime = field(default_factory=utcnow)
+    counted: bool = True
+    """The turn counts as a message in the month's usage (refused turns do not)."""
 
 
 @dataclass
@@ -358,17 +413,22 @@ def persist_turn(session: Session, ctx: TurnContext, record: TurnRecord) -> Pers
         sa.update(Conversation).where(col(Conversation.id) == conversation_id).values(**values)
     )
 
-    month = month_key(record.now)
-    stmt = _insert(session)(Usage.__table__).values(  # type: ignore[attr-defined]
-        workspace_id=ctx.workspace_id, month=month, messages=1, leads=1 if created else 0
-    )
-    table = Usage.__table__  # type: ignore[attr-defined]
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["workspace_id", "month"],
-            set_={"messages": table.c.messages + 1, "leads": table.c.leads + (1 if created else 0)},
+    messages = 0 if ctx.reserved or not record.counted else 1
+    leads = 1 if created else 0
+    if messages or leads:
+        stmt = _insert(session)(Usage.__table__).values(  # type: ignore[attr-defined]
+            workspace_id=ctx.workspace_id,
+            month=month_key(record.now),
+            messages=messages,
+            leads=leads,
         )
-    )
+        table = Usage.__table__  # type: ignore[attr-defined]
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["workspace_id", "month"],
+                set_={"messages": table.c.messages + messages, "leads": table.c.leads + leads},
+            )
+        )
 
     queued = 0
     if record.booking is not None and record.booking.handling == "internal":
@@ -448,23 +508,3 @@ def _attach_contacts(session: Session, request_id: int, lead: Lead, now: datetim
     if lead.booking_status == "none":
         lead.booking_status = "requested"
         session.add(lead)
-
-
-def spool_lead(path: Path, ctx: TurnContext, record: TurnRecord, error: str) -> None:
-    """Append the lead to a durable JSON-lines file (mode 0600) and fsync it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    entry = {
-        "spooled_at": utcnow().isoformat(),
-        "client_id": ctx.client_id,
-        "bot_id": ctx.bot_id,
-        "session_id": record.session_id,
-        "contacts": asdict(record.contacts),
-        "message": record.user_text,
-        "priority": record.priority,
-        "error": error[:300],
-    }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())

@@ -115,7 +115,9 @@ def leads_recover(
 ) -> None:
     """Import leads the chat engine spooled when the database refused them (idempotent)."""
     cli = state(ctx)
-    path = spool or Path(cli.settings.log_dir) / "lead-spool.jsonl"
+    from tcai.chat.spool import default_spool
+
+    path = spool or default_spool(cli.settings.log_dir)
     report = recover_spool(cli.migrated_engine(), path)
     if json_:
         output.emit_json({**report.as_dict(), "spool": str(path)})

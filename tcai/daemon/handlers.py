@@ -3,25 +3,41 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
 from tcai import __version__
 from tcai.bots.directory import CachedBot
 from tcai.chat.pipeline import ChatRequest
 from tcai.daemon.keys import CHAT, DEMO, DIRECTORY, ENGINE, LIMITS, METRICS, PROBE, SETTINGS
-from tcai.daemon.middlewares import CORS_ORIGIN, REQUEST_ID, error_response
+from tcai.daemon.middlewares import (
+    ARRIVED,
+    CORS_ORIGIN,
+    PUBLIC_UNAVAILABLE,
+    REQUEST_ID,
+    error_response,
+)
 from tcai.daemon.origins import frame_ancestors, is_allowed, request_origin, self_origin
 from tcai.db.engine import session_scope
 from tcai.db.models import BookingEvent, Bot, Conversation, Lead, Workspace
-from tcai.errors import InvalidMessage, NotFound, OriginNotAllowed, RateLimited, TcaiError
+from tcai.errors import (
+    DatabaseUnavailable,
+    InvalidMessage,
+    NotFound,
+    OriginNotAllowed,
+    RateLimited,
+    TcaiError,
+)
 from tcai.tokens import (
     InvalidToken,
     mint_widget_token,
@@ -38,6 +54,8 @@ WIDGET_FILES = {
     "page.css": "text/css",
 }
 FRIENDLY_LIMIT = "You're sending messages a little fast — please wait a moment and try again."
+IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
+"""Client and bot ids as provisioning makes them; anything else is a 404 before any look-up."""
 PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self' data:; frame-src 'self'; base-uri 'none'; form-action 'none'; "
@@ -49,11 +67,21 @@ PAGE_CSP = (
 
 
 async def _bot(request: web.Request, client_id: str, bot_id: str) -> CachedBot:
+    """The bot from the cache or the database; while the database is down, as this
+    process last saw it (the chat engine then answers from its facts)."""
+    if not (IDENTIFIER.match(client_id) and IDENTIFIER.match(bot_id)):
+        raise NotFound("There is no assistant at this address.")
     directory = request.app[DIRECTORY]
     fresh = directory.cached(client_id, bot_id)
     if fresh is not None:
         return fresh
-    return await asyncio.to_thread(directory.get, client_id, bot_id)
+    try:
+        return await asyncio.to_thread(directory.get, client_id, bot_id)
+    except (DatabaseUnavailable, SQLAlchemyError) as exc:
+        known = directory.last_known(client_id, bot_id)
+        if known is None:
+            raise DatabaseUnavailable(str(getattr(exc, "message", exc))) from None
+        return known
 
 
 def _check_origin(request: web.Request, bot: CachedBot) -> str:
@@ -216,10 +244,12 @@ async def chat(request: web.Request) -> web.StreamResponse:
     message, session_id = body.get("message"), body.get("session_id")
     if not isinstance(message, str) or (session_id is not None and not isinstance(session_id, str)):
         raise InvalidMessage('send {"message": "…", "session_id": "…"}')
-    chat_request = ChatRequest(client_id, bot_id, message, session_id or None, _visitor(request))
+    chat_request = ChatRequest(
+        client_id, bot_id, message, session_id or None, _visitor(request), request[ARRIVED]
+    )
 
     if "text/event-stream" not in request.headers.get("Accept", ""):
-        reply = await app[CHAT].handle(chat_request)
+        reply = await asyncio.shield(app[CHAT].handle(chat_request))
         _count(request, reply)
         return web.json_response(reply.as_dict(), status=reply.http_status)
 
@@ -244,21 +274,37 @@ async def chat(request: web.Request) -> web.StreamResponse:
             await stream.prepare(request)
         return stream
 
+    gone = False
+
+    async def send(data: bytes) -> None:
+        # A visitor who closed the page must not cost the turn: the engine still writes
+        # it (and their contact details) when nobody is listening any more.
+        nonlocal gone
+        if gone:
+            return
+        try:
+            await (await start()).write(data)
+        except (ConnectionResetError, ConnectionError, RuntimeError):
+            gone = True
+
     async def on_chunk(text: str) -> None:
-        await (await start()).write(_sse("chunk", {"text": text}))
+        await send(_sse("chunk", {"text": text}))
 
     try:
-        reply = await app[CHAT].handle(chat_request, on_chunk=on_chunk)
+        reply = await asyncio.shield(app[CHAT].handle(chat_request, on_chunk=on_chunk))
     except TcaiError as exc:
         if stream is None:
             raise
-        await stream.write(_sse("error", {"error": {"code": exc.code, "message": exc.message}}))
+        public = exc.message if exc.http_status < 500 else PUBLIC_UNAVAILABLE
+        await send(_sse("error", {"error": {"code": exc.code, "message": public}}))
         return stream
     _count(request, reply)
     if stream is None:
         return web.json_response(reply.as_dict(), status=reply.http_status)
-    await stream.write(_sse("done", reply.as_dict()))
-    await stream.write_eof()
+    await send(_sse("done", reply.as_dict()))
+    if not gone:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await stream.write_eof()
     return stream
 
 

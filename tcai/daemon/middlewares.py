@@ -18,6 +18,8 @@ from tcai.logs import anonymise_ip, log_event, request_id_var
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID = web.RequestKey("request_id", str)
+ARRIVED = web.RequestKey("arrived", float)
+"""`time.monotonic()` when the request reached the first middleware (budgets count from it)."""
 CORS_ORIGIN = web.RequestKey("cors_origin", str)
 log = logging.getLogger("tcai.daemon")
 
@@ -34,6 +36,7 @@ HTTP_CODES = {
     503: "unavailable",
     504: "timeout",
 }
+PUBLIC_UNAVAILABLE = "This service is temporarily unavailable; please try again in a moment."
 HTTP_MESSAGES = {
     404: "There is nothing at this address.",
     405: "This method is not allowed here.",
@@ -71,10 +74,11 @@ def make_middlewares(
             if 8 <= len(incoming) <= 64 and incoming.replace("-", "").isalnum()
             else secrets.token_hex(8)
         )
+        started = time.monotonic()
         request[REQUEST_ID] = rid
+        request[ARRIVED] = started
         request_id_var.set(rid)
         metrics = request.app[METRICS]
-        started = time.monotonic()
         metrics.in_flight.inc()
         status = 500
         try:
@@ -119,6 +123,13 @@ def make_middlewares(
             headers = (
                 {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
             )
+            if exc.http_status >= 500:
+                # The detail (a database host, a configuration problem) is for the
+                # operator's log; the public gets a sentence that names nothing inside.
+                log.error("%s on %s: %s", exc.code, _route(request), exc.message)
+                return error_response(
+                    request, exc.http_status, exc.code, PUBLIC_UNAVAILABLE, headers
+                )
             return error_response(request, exc.http_status, exc.code, exc.message, headers)
         except web.HTTPException as exc:
             if exc.status < 400:
