@@ -42,6 +42,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from tcai.audit import record_audit
@@ -49,7 +50,7 @@ from tcai.config import Settings
 from tcai.db.engine import session_scope
 from tcai.db.models import OUTBOX_STATUSES, Bot, Outbox, OutboxAttempt, SystemLog
 from tcai.db.types import utcnow
-from tcai.errors import Conflict, NotFound, UsageError
+from tcai.errors import Conflict, DatabaseUnavailable, NotFound, UsageError
 from tcai.webhooks import (
     WEBHOOK_TIMEOUT_S,
     TargetRefused,
@@ -542,6 +543,16 @@ class OutboxWorker:
                 self.passes += 1
                 if run.claimed >= CLAIM_LIMIT:  # a backlog: go again without waiting
                     continue
+            except (DatabaseUnavailable, SQLAlchemyError) as exc:
+                # An outage is not a bug: one line, no traceback; the rows wait in the table.
+                first = str(getattr(exc, "message", exc)).strip().splitlines()
+                log.error(
+                    "outbox pass skipped, the database is unavailable (%s: %s); "
+                    "trying again in %.0f s",
+                    type(exc).__name__,
+                    first[0][:200] if first else "",
+                    self.interval,
+                )
             except Exception:
                 log.exception("outbox pass failed; trying again in %.0f s", self.interval)
             with contextlib.suppress(TimeoutError):

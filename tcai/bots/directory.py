@@ -72,6 +72,8 @@ class BotDirectory:
         self._signal_version: int | None = None
         self._checked_at = 0.0
         self._broken: set[tuple[str, int]] = set()
+        self._last_good: dict[str, CachedBot] = {}
+        """Every bot's last successful load; survives `invalidate` (see `last_known`)."""
 
     # -- invalidation --------------------------------------------------------------------
 
@@ -120,7 +122,7 @@ class BotDirectory:
     def last_known(self, client_id: str, bot_id: str) -> CachedBot | None:
         """The bot as this process last saw it, however old (None if never): what the
         chat engine answers from while the database is down."""
-        entry = self._entries.get(bot_id)
+        entry = self._entries.get(bot_id) or self._last_good.get(bot_id)
         return self._admit(entry, client_id) if entry is not None else None
 
     def get(self, client_id: str, bot_id: str, session: Session | None = None) -> CachedBot:
@@ -148,7 +150,7 @@ class BotDirectory:
             raise NotFound(f"no bot '{bot_id}'")
         bot, workspace = row
         assert bot.id is not None and workspace.id is not None
-        previous = self._entries.get(bot_id)
+        previous = self._last_good.get(bot_id)
         version = bot.config_version
         if previous is not None and previous.config_version == version:
             config, compiled = previous.config, previous.compiled
@@ -191,6 +193,7 @@ class BotDirectory:
         )
         with self._lock:
             self._entries[bot_id] = entry
+            self._last_good[bot_id] = entry
         return entry
 
 

@@ -190,19 +190,43 @@ class ChatEngine:
         if time.monotonic() >= self._db_down_until:
             loop = asyncio.get_running_loop()
             work = loop.run_in_executor(self._db, self._load, request, session_id, now)
+            work.add_done_callback(_retrieve)
             try:
                 async with asyncio.timeout(budget.read_timeout()):
                     return await asyncio.shield(work)
             except (DatabaseUnavailable, SQLAlchemyError, TimeoutError) as exc:
-                self._db_down_until = time.monotonic() + DB_RETRY_AFTER_S
-                detail = _describe(exc) if not isinstance(exc, TimeoutError) else "read timed out"
-                log.error(
-                    "chat for %s/%s answers from memory: the database is unavailable (%s)",
-                    request.client_id,
-                    request.bot_id,
-                    detail,
-                )
+                self._database_failed(f"chat for {request.client_id}/{request.bot_id}", exc)
         return self.directory.last_known(request.client_id, request.bot_id), None
+
+    def _database_failed(self, what: str, exc: BaseException) -> None:
+        self._db_down_until = time.monotonic() + DB_RETRY_AFTER_S
+        detail = "timed out" if isinstance(exc, TimeoutError) else _describe(exc)
+        log.error("%s answers from memory: the database is unavailable (%s)", what, detail)
+
+    async def resolve_bot(self, client_id: str, bot_id: str) -> CachedBot:
+        """The bot for the daemon's own checks (origin, widget config): from the cache,
+        else the database, else — while the database is down or slow — as last seen.
+        Raises `DatabaseUnavailable` only for a bot this process has never seen."""
+        fresh = self.directory.cached(client_id, bot_id)
+        if fresh is not None:
+            return fresh
+        failure: BaseException | None = None
+        if time.monotonic() >= self._db_down_until:
+            work = asyncio.ensure_future(asyncio.to_thread(self.directory.get, client_id, bot_id))
+            work.add_done_callback(_retrieve)
+            try:
+                async with asyncio.timeout(READ_TIMEOUT_S):
+                    return await asyncio.shield(work)
+            except (DatabaseUnavailable, SQLAlchemyError, TimeoutError) as exc:
+                self._database_failed(f"{client_id}/{bot_id}", exc)
+                failure = exc
+        known = self.directory.last_known(client_id, bot_id)
+        if known is None:
+            raise DatabaseUnavailable(
+                f"bot {bot_id} is not in memory and the database is unavailable"
+                + (f" ({_describe(failure)})" if failure is not None else "")
+            )
+        return known
 
     def _persist(
         self, ctx: TurnContext, record: TurnRecord, spooled: threading.Event
@@ -263,6 +287,7 @@ class ChatEngine:
             return spooled.is_set()
         loop = asyncio.get_running_loop()
         work = loop.run_in_executor(self._db, self._persist, ctx, record, spooled)
+        work.add_done_callback(_retrieve)
         try:
             async with asyncio.timeout(budget.persist_timeout()):
                 _lead_id, captured = await asyncio.shield(work)
@@ -457,6 +482,10 @@ class ChatEngine:
         facts = self._facts(bot, message, decision, ask_contact, known_phone, contacts)
         text = facts.text
         source = "faq" if facts.matched else "failsafe"
+        phone = display_phone(config.business.phone)
+        if degraded and phone and phone not in text:
+            # While the database is down the phone is the one sure way to reach them.
+            text = _join(text, rules.say("reach_us", phone=phone))
         await _send(on_chunk, prefix + text)
         return prefix + text, source, decision, None
 
@@ -519,6 +548,12 @@ def clean_text(text: str) -> str:
     no database, log or JSON encoder downstream can choke on the turn."""
     text = _SURROGATES.sub("\ufffd", text)
     return _CONTROLS.sub("", text)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a late result as seen (a read or write the turn stopped waiting for)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _has_contacts(contacts: Contacts) -> bool:

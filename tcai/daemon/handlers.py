@@ -13,13 +13,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from aiohttp import web
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
 from tcai import __version__
 from tcai.bots.directory import CachedBot
 from tcai.chat.pipeline import ChatRequest
-from tcai.daemon.keys import CHAT, DEMO, DIRECTORY, ENGINE, LIMITS, METRICS, PROBE, SETTINGS
+from tcai.daemon.keys import CHAT, DEMO, ENGINE, LIMITS, METRICS, PROBE, SETTINGS
 from tcai.daemon.middlewares import (
     ARRIVED,
     CORS_ORIGIN,
@@ -31,7 +30,6 @@ from tcai.daemon.origins import frame_ancestors, is_allowed, request_origin, sel
 from tcai.db.engine import session_scope
 from tcai.db.models import BookingEvent, Bot, Conversation, Lead, Workspace
 from tcai.errors import (
-    DatabaseUnavailable,
     InvalidMessage,
     NotFound,
     OriginNotAllowed,
@@ -71,17 +69,7 @@ async def _bot(request: web.Request, client_id: str, bot_id: str) -> CachedBot:
     process last saw it (the chat engine then answers from its facts)."""
     if not (IDENTIFIER.match(client_id) and IDENTIFIER.match(bot_id)):
         raise NotFound("There is no assistant at this address.")
-    directory = request.app[DIRECTORY]
-    fresh = directory.cached(client_id, bot_id)
-    if fresh is not None:
-        return fresh
-    try:
-        return await asyncio.to_thread(directory.get, client_id, bot_id)
-    except (DatabaseUnavailable, SQLAlchemyError) as exc:
-        known = directory.last_known(client_id, bot_id)
-        if known is None:
-            raise DatabaseUnavailable(str(getattr(exc, "message", exc))) from None
-        return known
+    return await request.app[CHAT].resolve_bot(client_id, bot_id)
 
 
 def _check_origin(request: web.Request, bot: CachedBot) -> str:
