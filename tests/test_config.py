@@ -157,3 +157,24 @@ def test_init_writes_a_private_env_file_once(cli, database, isolated_env: Path) 
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["env_file_created"] is False
     assert env_file.read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("llm", "request_ms", "ok"),
+    [("60000", "2000", False), ("4500", "5000", False), ("4500", "5500", True), (None, None, True)],
+)
+def test_the_llm_budget_must_fit_inside_the_request_timeout(
+    cli, monkeypatch: pytest.MonkeyPatch, llm: str | None, request_ms: str | None, ok: bool
+) -> None:
+    if llm is not None:
+        monkeypatch.setenv("LLM_TIMEOUT_MS", llm)
+    if request_ms is not None:
+        monkeypatch.setenv("REQUEST_TIMEOUT_MS", request_ms)
+    result = cli("config", "show", "--json")
+    if ok:
+        assert result.exit_code == 0, result.output
+        return
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if "TIMEOUT_MS" in line]
+    assert len(lines) == 1 and lines[0].strip().startswith("REQUEST_TIMEOUT_MS:")
+    assert "LLM_TIMEOUT_MS" in lines[0] and "Traceback" not in result.output

@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 
 import tcai.chat.pipeline as pipeline_module
 from tcai.chat.pipeline import ChatRequest, clean_text
+from tcai.daemon.keys import DIRECTORY
 from tcai.db.models import Bot, Conversation, Lead, Message, Usage, Workspace
 from tcai.errors import BotUnavailable, DatabaseUnavailable, InvalidMessage
 from tests.conftest import provision
@@ -346,3 +347,91 @@ async def test_a_stream_that_stalls_after_its_first_chunk_ends_with_the_failsafe
     assert reply.source == "failsafe" and reply.llm_failure == "stalled"
     assert reply.lead_captured and rows(llm_chat.database, Lead)[0].phone == "+17725550142"
     assert sources(llm_chat.database) == [("user", "visitor"), ("assistant", "failsafe")]
+
+
+# ---- over HTTP -----------------------------------------------------------------------------
+
+
+async def test_a_stalled_stream_over_http_ends_with_done_and_keeps_the_lead(
+    seeded, stub_llm, aiohttp_client, tmp_path
+) -> None:
+    from pydantic import SecretStr
+
+    from tcai.config import load_settings, new_secret
+    from tcai.daemon.app import create_app
+
+    origin = "https://fadefactory.example.org"
+    provision(seeded, allowed_origins=[origin])
+    settings = load_settings().model_copy(
+        update={
+            "widget_secret": SecretStr(new_secret()),
+            "log_dir": tmp_path / "logs",
+            "openai_api_key": SecretStr("test-key"),
+            "openai_base_url": stub_llm.base_url,
+            "llm_timeout_ms": 1200,
+        }
+    )
+    engine = seeded.engine()
+    client = await aiohttp_client(create_app(settings, engine=engine))
+    try:
+        config = await client.get(
+            "/api/widget/config/fade-factory/fade-factory_main", headers={"Origin": origin}
+        )
+        token = (await config.json())["token"]
+        stub_llm.mode = "stall_mid"
+        response = await client.post(
+            "/api/chat/fade-factory/fade-factory_main",
+            json={"message": "I'm Ana, 772-555-0142, do you take walk-ins?"},
+            headers={
+                "Origin": origin,
+                "Authorization": f"Bearer {token}",
+                "Accept": "text/event-stream",
+            },
+        )
+        text = await response.text()
+    finally:
+        await client.close()
+        engine.dispose()
+    events = [block for block in text.split("\n\n") if block.strip()]
+    kinds = [block.split("\n")[0].removeprefix("event: ") for block in events]
+    assert kinds[0] == "chunk" and kinds[-1] == "done"
+    done = json.loads(events[-1].split("\ndata: ", 1)[1])
+    assert done["source"] == "failsafe" and done["lead_captured"] is True
+    assert "walk" in done["reply"].lower()
+    assert rows(seeded, Lead)[0].phone == "+17725550142"
+    assert sources(seeded) == [("user", "visitor"), ("assistant", "failsafe")]
+
+
+async def test_a_never_seen_bot_while_the_database_is_down_gets_a_public_503(
+    seeded, aiohttp_client, tmp_path, monkeypatch
+) -> None:
+    from pydantic import SecretStr
+
+    from tcai.config import load_settings, new_secret
+    from tcai.daemon.app import create_app
+
+    provision(seeded)
+    settings = load_settings().model_copy(
+        update={"widget_secret": SecretStr(new_secret()), "log_dir": tmp_path / "logs"}
+    )
+    engine = seeded.engine()
+    client = await aiohttp_client(create_app(settings, engine=engine))
+
+    def down(*_a, **_k):
+        raise DatabaseUnavailable("cannot reach PostgreSQL at 10.9.8.7:5432/tcai_prod")
+
+    try:
+        monkeypatch.setattr(client.app[DIRECTORY], "get", down)
+        response = await client.get(
+            "/api/widget/config/fade-factory/fade-factory_main",
+            headers={"Origin": "http://localhost:3000"},
+        )
+        body = await response.text()
+    finally:
+        await client.close()
+        engine.dispose()
+    assert response.status == 503
+    document = json.loads(body)
+    assert document["error"]["code"] == "database_unavailable" and document["request_id"]
+    for word in ("PostgreSQL", "5432", "10.9.8.7", "tcai_prod"):
+        assert word not in body

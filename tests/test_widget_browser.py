@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -40,6 +41,8 @@ class Site:
     daemon: str
     allowed_page: str
     blocked_page: str
+    app: web.Application
+    database: Any
 
 
 def host_app(daemon: str) -> web.Application:
@@ -81,7 +84,13 @@ async def site(seeded, tmp_path) -> AsyncIterator[Site]:
         allowed_origins=[f"http://127.0.0.3:{allowed.port}"],
         booking_url="https://booksy.com/en-us/123_fade-factory",
     )
-    yield Site(daemon, f"http://127.0.0.3:{allowed.port}/", f"http://127.0.0.2:{blocked.port}/")
+    yield Site(
+        daemon,
+        f"http://127.0.0.3:{allowed.port}/",
+        f"http://127.0.0.2:{blocked.port}/",
+        daemon_server.app,
+        seeded,
+    )
     for server in (allowed, blocked, daemon_server):
         await server.close()
 
@@ -198,3 +207,44 @@ async def test_the_host_page_survives_a_dead_daemon(browser: Browser) -> None:
         assert errors == []
     finally:
         await server.close()
+
+
+async def test_trimming_a_long_message_never_splits_an_emoji(site: Site, browser: Browser) -> None:
+    from sqlmodel import Session, select
+
+    from tcai.db.models import Message
+
+    page = await browser.new_page()
+    await page.goto(site.allowed_page)
+    frame = page.frame_locator(f"iframe#tcai-frame-{BOT}")
+    await frame.locator("button.tcai-launcher").click()
+    # 1,999 letters, then an emoji (two UTF-16 units) that straddles the 2,000 limit.
+    await frame.locator("textarea.tcai-input").fill("a" * 1999 + "\U0001f600 more")
+    await frame.locator("button.tcai-send").click()
+    await frame.locator(".tcai-msg.tcai-msg-bot").first.wait_for(timeout=10_000)
+    engine = site.database.engine()
+    try:
+        with Session(engine) as session:
+            stored = [m.text for m in session.exec(select(Message)) if m.role == "user"]
+    finally:
+        engine.dispose()
+    assert stored == ["a" * 1999]  # trimmed before the emoji, not through it
+
+
+async def test_an_error_offers_the_business_phone(site: Site, browser: Browser) -> None:
+    from tcai.daemon.keys import CHAT
+
+    async def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    site.app[CHAT].handle = broken  # type: ignore[method-assign]
+    page = await browser.new_page()
+    await page.goto(site.allowed_page)
+    frame = page.frame_locator(f"iframe#tcai-frame-{BOT}")
+    await frame.locator("button.tcai-launcher").click()
+    await frame.locator("textarea.tcai-input").fill("hello?")
+    await frame.locator("button.tcai-send").click()
+    error = frame.locator(".tcai-error")
+    await error.first.wait_for(timeout=10_000)
+    text = await error.first.inner_text()
+    assert "went wrong" in text and "(772) 555-0100" in text

@@ -17,6 +17,7 @@ from sqlmodel import col, select
 
 from tcai import __version__
 from tcai.bots.directory import CachedBot
+from tcai.chat.contacts import display_phone
 from tcai.chat.pipeline import ChatRequest
 from tcai.daemon.keys import CHAT, DEMO, ENGINE, LIMITS, METRICS, PROBE, SETTINGS
 from tcai.daemon.middlewares import (
@@ -165,6 +166,7 @@ async def widget_config(request: web.Request) -> web.Response:
                 {"id": q.id, "label": q.label, "prompt": q.prompt} for q in config.quick_replies
             ],
             "booking_mode": config.template.booking.mode,
+            "phone": display_phone(config.business.phone),
             "paused_message": (
                 f"We're taking a short break. Please call us at {config.business.phone}."
                 if paused and config.business.phone

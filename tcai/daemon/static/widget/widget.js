@@ -27,6 +27,7 @@
   var TEXT = {
     network: "We couldn't reach the assistant. Please try again.",
     generic: "Sorry, something went wrong on our side. Please try again.",
+    callUs: "You can also call us at {phone}.",
     retry: "Retry",
     rateLimited: "You're sending messages a little fast. Please wait a moment.",
     invalid: "That message couldn't be sent. Please shorten it and try again.",
@@ -119,6 +120,26 @@
 
   function str(value, fallback) {
     return typeof value === "string" && value.trim() ? value : fallback;
+  }
+
+  // At most `max` UTF-16 units without cutting a character in half: a lone surrogate
+  // would reach the server as an invalid character (the server repairs it, but the
+  // visitor's emoji would be lost).
+  function clip(text, max) {
+    text = String(text);
+    if (text.length <= max) {
+      return text;
+    }
+    var cut = text.slice(0, max);
+    var last = cut.charCodeAt(cut.length - 1);
+    return last >= 0xd800 && last <= 0xdbff ? cut.slice(0, -1) : cut;
+  }
+
+  // An error line with the business's phone, when the bot has one: the visitor always
+  // has a way to reach the business, even when the assistant cannot answer.
+  function withPhone(text) {
+    var phone = state.config && str(state.config.phone, "");
+    return phone ? text + " " + TEXT.callUs.replace("{phone}", phone) : text;
   }
 
   function storageKey(name) {
@@ -217,7 +238,7 @@
         (item.role === "user" || item.role === "bot") &&
         typeof item.text === "string"
       ) {
-        list.push({ role: item.role, text: item.text.slice(0, MAX_TEXT) });
+        list.push({ role: item.role, text: clip(item.text, MAX_TEXT) });
       }
     }
     return list.slice(-MAX_TRANSCRIPT);
@@ -264,7 +285,7 @@
   }
 
   function remember(role, text) {
-    state.transcript.push({ role: role, text: String(text).slice(0, MAX_TEXT) });
+    state.transcript.push({ role: role, text: clip(text, MAX_TEXT) });
     if (state.transcript.length > MAX_TRANSCRIPT) {
       state.transcript = state.transcript.slice(-MAX_TRANSCRIPT);
     }
@@ -534,7 +555,7 @@
     if (state.busy || state.paused || state.blocked || state.cooldownUntil > Date.now()) {
       return false;
     }
-    text = String(text || "").trim().slice(0, MAX_MESSAGE);
+    text = clip(String(text || "").trim(), MAX_MESSAGE);
     if (!text) {
       return false;
     }
@@ -552,7 +573,7 @@
       })
       .catch(function () {
         showTyping(false);
-        showError(TEXT.network, true);
+        showError(withPhone(TEXT.network), true);
       })
       .then(function () {
         setBusy(false);
@@ -619,7 +640,7 @@
           clearTimeout(timer);
           discardPartial(stream);
           showTyping(false);
-          showError(TEXT.network, true);
+          showError(withPhone(TEXT.network), true);
         }
       );
   }
@@ -785,7 +806,7 @@
     } else if (code === "invalid_message" || outcome.status === 413) {
       showError(str(outcome.message, TEXT.invalid), false);
     } else {
-      showError(TEXT.generic, true);
+      showError(withPhone(TEXT.generic), true);
     }
     return null;
   }
