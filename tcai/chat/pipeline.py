@@ -62,8 +62,9 @@ log = logging.getLogger("tcai.chat")
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 MAX_MESSAGE_CHARS = 2000
 PERSIST_ATTEMPTS = 2
-PERSIST_ROOM_S = 0.5
-"""Kept back from the LLM for the turn's write (a quarter of the budget when smaller)."""
+PERSIST_ROOM_S = 1.0
+"""Kept back from the LLM for the turn's write (a quarter of the budget when smaller):
+when a crowd's LLM calls all time out together, their writes queue for the database."""
 MIN_PERSIST_S = 0.3
 """The write's least window, for a streamed answer that flowed past the deadline."""
 READ_TIMEOUT_S = 1.5
@@ -160,6 +161,9 @@ class ChatEngine:
         # connection, one writer: no waiting on the pool), a pool's worth for PostgreSQL.
         workers = 1 if engine.dialect.name == "sqlite" else 8
         self._db = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tcai-db")
+        # Spool writes get a thread of their own: during an outage every database thread
+        # may be stuck, and the spool is what must not wait.
+        self._spooler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tcai-spool")
         self.on_outbox = on_outbox
         """Called (from the worker thread) after a turn queued webhook or e-mail rows."""
         self._db_down_until = 0.0
@@ -168,6 +172,7 @@ class ChatEngine:
 
     def close(self) -> None:
         self._db.shutdown(wait=True)
+        self._spooler.shutdown(wait=True)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -212,7 +217,8 @@ class ChatEngine:
             return fresh
         failure: BaseException | None = None
         if time.monotonic() >= self._db_down_until:
-            work = asyncio.ensure_future(asyncio.to_thread(self.directory.get, client_id, bot_id))
+            loop = asyncio.get_running_loop()
+            work = loop.run_in_executor(self._db, self.directory.get, client_id, bot_id)
             work.add_done_callback(_retrieve)
             try:
                 async with asyncio.timeout(READ_TIMEOUT_S):
@@ -278,14 +284,19 @@ class ChatEngine:
         contacts are spooled at once and the write goes on in the background (the spool
         import is idempotent), so a slow database never delays the reply."""
         spooled = threading.Event()
+        loop = asyncio.get_running_loop()
         if ctx is None:
             if _has_contacts(record.contacts):
                 spooled.set()
-                await asyncio.to_thread(
-                    self._spool, request.client_id, request.bot_id, record, "database unavailable"
+                await loop.run_in_executor(
+                    self._spooler,
+                    self._spool,
+                    request.client_id,
+                    request.bot_id,
+                    record,
+                    "database unavailable",
                 )
             return spooled.is_set()
-        loop = asyncio.get_running_loop()
         work = loop.run_in_executor(self._db, self._persist, ctx, record, spooled)
         work.add_done_callback(_retrieve)
         try:
@@ -296,8 +307,8 @@ class ChatEngine:
             log.warning("turn of %s still being written at the deadline", ctx.bot_id)
             if _has_contacts(record.contacts) and not spooled.is_set():
                 spooled.set()
-                await asyncio.to_thread(
-                    self._spool, ctx.client_id, ctx.bot_id, record, "write still running"
+                await loop.run_in_executor(
+                    self._spooler, self._spool, ctx.client_id, ctx.bot_id, record, "write running"
                 )
             return spooled.is_set()
 
