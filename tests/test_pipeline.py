@@ -58,7 +58,8 @@ async def test_when_do_you_open_finds_the_hours(facts_chat, barber) -> None:
     set_bot(facts_chat.database, "hours.mon=09:00-18:00", "hours.sat=10:00-16:00")
     reply = await facts_chat.say("when do you open")
     assert reply.source == "faq"
-    assert "Mon 09:00-18:00" in reply.reply and "Sat 10:00-16:00" in reply.reply
+    # Said like a person (docs/facts-mode.md), not in the settings' "09:00-18:00" form.
+    assert "Monday 9 am – 6 pm" in reply.reply and "Saturday 10 am – 4 pm" in reply.reply
 
 
 async def test_unknown_question_offline_asks_for_contact_and_gives_the_phone(

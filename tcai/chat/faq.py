@@ -63,6 +63,7 @@ class FaqEntry:
 class FaqHit:
     entry: FaqEntry
     score: float
+    index: int = -1  # the entry's position in the index's list
 
 
 @dataclass(frozen=True)
@@ -242,7 +243,7 @@ class FaqIndex:
     def search(self, query: str, limit: int = 3) -> list[FaqHit]:
         """Up to `limit` entries sharing any term with `query`, best first, ungated."""
         terms = analyse(query, self._lexicon)
-        return [FaqHit(self._entries[i], s) for i, s in self._ranked(terms)[: max(limit, 0)]]
+        return [FaqHit(self._entries[i], s, i) for i, s in self._ranked(terms)[: max(limit, 0)]]
 
     def best(self, query: str) -> FaqHit | None:
         """The top entry, if the match is confident; otherwise None.
@@ -256,20 +257,30 @@ class FaqIndex:
           question or topic, so a word that only turns up somewhere in a long answer
           ("night" in "get a good night's sleep") cannot carry the match alone.
         """
+        hits = self._gated(query, limit=1, top_only=True)
+        return hits[0] if hits else None
+
+    def confident(self, query: str, limit: int = 3) -> list[FaqHit]:
+        """Up to `limit` entries that each pass `best`'s confidence gate, best first (the
+        first one is `best` whenever `best` finds one)."""
+        return self._gated(query, limit=limit, top_only=False)
+
+    def _gated(self, query: str, *, limit: int, top_only: bool) -> list[FaqHit]:
         units = analyse_units(query, self._lexicon)
         if not units:
-            return None
-        ranked = self._ranked(t for unit in units for t in unit)
-        if not ranked:
-            return None
-        index, score = ranked[0]
-        if score < MIN_SCORE:
-            return None
-        doc = self._docs[index]
-        covered = sum(1 for unit in units if doc.terms.intersection(unit))
-        if covered / len(units) < MIN_COVERAGE:
-            return None
-        shared = doc.terms.intersection(t for unit in units for t in unit)
-        if not any(t.startswith(CONCEPT_PREFIX) or t in doc.question_terms for t in shared):
-            return None
-        return FaqHit(self._entries[index], score)
+            return []
+        query_terms = {t for unit in units for t in unit}
+        ranked = self._ranked(query_terms)
+        hits: list[FaqHit] = []
+        for index, score in ranked[:1] if top_only else ranked:
+            if len(hits) >= limit or score < MIN_SCORE:
+                break
+            doc = self._docs[index]
+            covered = sum(1 for unit in units if doc.terms.intersection(unit))
+            if covered / len(units) < MIN_COVERAGE:
+                continue
+            shared = doc.terms.intersection(query_terms)
+            if not any(t.startswith(CONCEPT_PREFIX) or t in doc.question_terms for t in shared):
+                continue
+            hits.append(FaqHit(self._entries[index], score, index))
+        return hits
