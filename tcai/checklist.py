@@ -1,9 +1,10 @@
 """`tcai check`: the pre-deployment checklist, every gate run, none short-circuiting.
 
-Gates: configuration, migrations current, templates valid, secrets scan clean, payment
-guard clean. Each row says PASS, FAIL or WARN, how long it took, what it found and the
-command that shows the details. A broken gate (an exception) is a FAIL row, never an
-abort: the operator always sees the whole table.
+Gates: configuration, migrations current, templates valid, every live bot's go-live
+check (`tcai.golive`), secrets scan clean, payment guard clean. Each row says PASS, FAIL
+or WARN, how long it took, what it found and the command that shows the details. A WARN
+never counts as passed: the counts are passed / warnings / failed. A broken gate (an
+exception) is a FAIL row, never an abort: the operator always sees the whole table.
 """
 
 from __future__ import annotations
@@ -39,13 +40,16 @@ class Checklist:
     def ok(self) -> bool:
         return all(g.status != "FAIL" for g in self.gates)
 
+    def count(self, status: Status) -> int:
+        return sum(1 for g in self.gates if g.status == status)
+
     def as_dict(self) -> dict[str, Any]:
-        failed = sum(1 for g in self.gates if g.status == "FAIL")
         return {
             "ok": self.ok,
             "total": len(self.gates),
-            "passed": len(self.gates) - failed,
-            "failed": failed,
+            "passed": self.count("PASS"),
+            "warnings": self.count("WARN"),
+            "failed": self.count("FAIL"),
             "items": [
                 {
                     "name": g.name,
@@ -78,6 +82,7 @@ def _run(name: str, command: str, gate: GateFn) -> Gate:
 
 def run_checklist(env_file: Path, scan_root: Path) -> Checklist:
     settings_box: list[Settings] = []
+    schema_current: list[bool] = []
 
     def configuration() -> tuple[Status, str]:
         settings = load_settings(env_file)
@@ -98,6 +103,7 @@ def run_checklist(env_file: Path, scan_root: Path) -> Checklist:
         finally:
             engine.dispose()
         if status.up_to_date:
+            schema_current.append(True)
             return "PASS", f"at {status.head}"
         return (
             "FAIL",
@@ -127,9 +133,39 @@ def run_checklist(env_file: Path, scan_root: Path) -> Checklist:
             count = len(report.warnings)
             return (
                 "WARN",
-                f"{total}/{total} valid; {count} placeholder booking URL(s) block go-live",
+                f"{total}/{total} valid; {count} placeholder booking URL(s) for each bot to "
+                "replace (see go-live)",
             )
         return "PASS", f"{total}/{total} valid"
+
+    def golive() -> tuple[Status, str]:
+        from tcai.golive import run_golive
+
+        if not settings_box:
+            return "FAIL", "skipped: the configuration is invalid"
+        if not schema_current:
+            return "FAIL", "skipped: the database schema is not current"
+        engine = make_engine(settings_box[0].database_url or "")
+        try:
+            report = run_golive(engine, settings_box[0], live_only=True)
+        finally:
+            engine.dispose()
+        total = len(report.bots)
+        if not total:
+            return "PASS", "no live bots to check"
+        blocked = [bot for bot in report.bots if not bot.ok]
+        if blocked:
+            first = blocked[0]
+            finding = first.blockers[0]
+            return (
+                "FAIL",
+                f"{len(blocked)} of {total} live bot(s) blocked; {first.record.bot_id}: "
+                f"{finding.code}: {finding.message}",
+            )
+        warnings = sum(len(bot.warnings) for bot in report.bots)
+        if warnings:
+            return "WARN", f"{total}/{total} live bot(s) ready; {warnings} warning(s)"
+        return "PASS", f"{total}/{total} live bot(s) ready"
 
     def clean(report: Any) -> tuple[Status, str]:
         if report.findings:
@@ -155,6 +191,7 @@ def run_checklist(env_file: Path, scan_root: Path) -> Checklist:
             _run("configuration", "tcai config show", configuration),
             _run("migrations", "tcai db status", migrations),
             _run("templates", "tcai templates validate", templates),
+            _run("go-live", "tcai bots check --all", golive),
             _run("secrets scan", f"tcai scan secrets {scan_root}", secrets),
             _run("payment guard", f"tcai guard payments {scan_root}", payments),
         ]

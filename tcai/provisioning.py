@@ -57,9 +57,10 @@ def check_website(url: str) -> str:
     return url.strip()
 
 
-def check_booking_url(url: str) -> tuple[str, str | None]:
-    """A booking URL an operator sets: usable now (no placeholder); returns its provider."""
-    verdict = classify_booking_url(url)
+def check_booking_url(url: str, provider: str | None = None) -> tuple[str, str | None]:
+    """A booking URL an operator sets: usable now (no placeholder) and, when `provider`
+    is named, on that provider's domain; returns the provider it is labelled with."""
+    verdict = classify_booking_url(url, provider)
     if not verdict.ok:
         raise ValueError(f"booking URL {verdict.reason}")
     if verdict.placeholder:
@@ -115,10 +116,13 @@ def build_bot_config(request: ClientRequest, template_doc: Any) -> tuple[BotConf
     website = _field("--website", check_website, request.website) if request.website else None
     timezone = _field("--timezone", check_timezone, request.timezone)
     booking_url, provider = (None, None)
-    if request.booking_url:
-        booking_url, provider = _field("--booking-url", check_booking_url, request.booking_url)
     if request.booking_provider:
         provider = _field("--booking-provider", check_provider, request.booking_provider)
+    if request.booking_url:
+        claimed = provider
+        booking_url, provider = _field(
+            "--booking-url", lambda url: check_booking_url(url, claimed), request.booking_url
+        )
     origins = [_field("--allowed-origin", parse_origin, o) for o in request.allowed_origins]
     if request.address is not None and len(request.address) > 300:
         raise InvalidInput("--address: at most 300 characters")

@@ -2,10 +2,10 @@
 
 Where `validate` asks "is this document well-formed and within policy", the sweep asks
 "does the platform behave right with it": the booking-URL judge on each provider's real
-host and on hostile links, the booking decision with and without links for each
-appointment type, references, intake fields, crisis and compliance behaviour, required
-content and freedom from payment flows. Every check compares an outcome with an
-expectation, so a broken template or a broken engine fails it.
+host, on hostile links and on look-alikes of each provider's domain, the booking decision
+with and without links for each appointment type, references, intake fields, crisis and
+compliance behaviour, required content and freedom from payment flows. Every check
+compares an outcome with an expectation, so a broken template or a broken engine fails it.
 """
 
 from __future__ import annotations
@@ -38,21 +38,44 @@ HOSTILE_URLS = (
 )
 
 
-def _hosts(template: Template) -> list[str]:
+# Look-alikes of a provider's host: a longer host that starts with it, one that merely
+# ends in its letters, and one with a Cyrillic letter in place of a Latin one.
+HOMOGLYPHS = {"o": "\u043e", "a": "\u0430", "e": "\u0435", "c": "\u0441", "p": "\u0440"}
+LOOK_ALIKES = (
+    ("suffix look-alike", "https://{host}.evil.example/book"),
+    ("prefix look-alike", "https://evil{host}/book"),
+    ("homoglyph look-alike", "https://{homoglyph}/book"),
+)
+
+
+def _providers(template: Template) -> list[tuple[str, str]]:
+    """(provider name, its first host) for each provider of the template with hosts."""
     registry = load_registry()
-    hosts = []
+    found = []
     for name in template.booking.providers:
         provider = registry.get(name)
         if provider and provider.hosts:
-            hosts.append(provider.hosts[0])
-    return hosts or ["www.example-business.com"]
+            found.append((provider.name, provider.hosts[0]))
+    return found
 
 
-def _config(template: Template, url: str | None) -> BotConfig:
+def _hosts(template: Template) -> list[str]:
+    return [host for _, host in _providers(template)] or ["www.example-business.com"]
+
+
+def _homoglyph(host: str) -> str | None:
+    name, dot, rest = host.partition(".")
+    for index, char in enumerate(name):
+        if char in HOMOGLYPHS:
+            return name[:index] + HOMOGLYPHS[char] + name[index + 1 :] + dot + rest
+    return None
+
+
+def _config(template: Template, url: str | None, provider: str | None = None) -> BotConfig:
     return BotConfig(
         template=template,
         business=BusinessFacts(name="Sweep Test Co", phone="+17725550100"),
-        booking=BookingSettings(url=url),
+        booking=BookingSettings(url=url, provider=provider),
     )
 
 
@@ -91,6 +114,19 @@ def sweep_template(report: CheckReport, template: Template) -> None:
     for label, pattern in HOSTILE_URLS:
         verdict = classify_booking_url(pattern.format(host=host))
         check(f"{tid}: {label} link refused", not verdict.ok, verdict.reason)
+    for name, provider_host in _providers(template):
+        homoglyph = _homoglyph(provider_host)
+        for label, pattern in LOOK_ALIKES:
+            if "{homoglyph}" in pattern and homoglyph is None:
+                continue
+            verdict = classify_booking_url(
+                pattern.format(host=provider_host, homoglyph=homoglyph), name
+            )
+            check(
+                f"{tid}: {label} of {provider_host} refused for {name}",
+                not verdict.ok and verdict.provider != name,
+                verdict.reason,
+            )
 
     # Booking decisions, with and without a link.
     booking = template.booking
@@ -109,12 +145,14 @@ def sweep_template(report: CheckReport, template: Template) -> None:
             with_link.handling == "external" and with_link.url == good_url,
             with_link.reason,
         )
+        provider = _providers(template)[0][0] if _providers(template) else None
         for label, bad in (
             ("http", f"http://{host}/book"),
             ("payment", "https://buy.stripe.com/x1"),
             ("placeholder", f"https://{host}/YOUR_BUSINESS/book"),
+            ("look-alike", f"https://{host}.evil.example/book"),
         ):
-            decision = decide_booking(_config(template, bad), "book")
+            decision = decide_booking(_config(template, bad, provider), "book")
             check(
                 f"{tid}: {label} link → pivot",
                 decision.handling == "internal"

@@ -207,3 +207,88 @@ def test_bots_set_from_a_file_adds_automations(cli, seeded, tmp_path) -> None:
     tamper.write_text("template:\n  name: Hacked\n")
     assert cli("bots", "set", bot_id, "--file", str(tamper)).exit_code == 1
     assert _bot(seeded, bot_id).config_version == 2
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--booking-provider", "Booksy", "--booking-url", "https://booksy.com.evil.example/x"],
+            "--booking-url: booking URL is on booksy.com.evil.example, which Booksy does not "
+            "use: Booksy links must be on booksy.com (or a subdomain)",
+        ),
+        (
+            ["--booking-provider", "Vagaro", "--booking-url", "https://fadefactory.example.org/b"],
+            "must be on vagaro.com",
+        ),
+        (
+            ["--booking-provider", "Direct Booking", "--booking-url", "https://booksy.com/en-us/1"],
+            "name Booksy as the provider",
+        ),
+        (["--booking-url", "https://b\u043e\u043eksy.com/x"], "look-alike"),
+        (["--booking-url", "https://booksy.com:8443/x"], "port 8443"),
+    ],
+)
+def test_a_booking_link_must_live_on_its_providers_domain(cli, seeded, flags, message) -> None:
+    result = cli("clients", "create", "--template", "barber", "--slug", "good-slug",
+                 "--name", "Good Name", *flags)  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert message in result.stderr
+    assert _count(seeded, Bot) == 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "provider"),
+    [
+        (["--booking-url", "https://www.booksy.com/en-us/1_fade"], "Booksy"),
+        (["--booking-provider", "booksy", "--booking-url", "https://booksy.com/en-us/1"], "Booksy"),
+        (["--booking-url", "https://fadefactory.example.org/book"], None),
+        (
+            ["--booking-provider", "Direct Booking", "--booking-url", "https://fade.example.org/b"],
+            "Direct Booking",
+        ),
+    ],
+)
+def test_the_provider_stored_is_the_one_the_link_lives_on(cli, seeded, flags, provider) -> None:
+    result = cli("clients", "create", "--template", "barber", "--slug", "good-slug",
+                 "--name", "Good Name", *flags, "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    config = BotConfig.model_validate(_bot(seeded, "good-slug_main").config)
+    assert config.booking.provider == provider
+
+
+@pytest.mark.parametrize(
+    ("assignments", "message"),
+    [
+        (
+            ["booking_provider=Booksy"],
+            "booking_url: booking URL is on squareup.com, which Booksy does not use",
+        ),
+        (
+            ["booking_url=https://squareup.com.evil.example/x"],
+            "which Square Appointments does not use",
+        ),
+        (["booking_provider=Booksy", "booking_url=https://evilbooksy.com/x"], "evilbooksy.com"),
+        (["service_url.Classic Fade=https://squareup-book.example/x"], "service_url.Classic Fade:"),
+    ],
+)
+def test_bots_set_keeps_links_and_their_provider_in_agreement(
+    cli, seeded, tmp_path, assignments, message
+) -> None:
+    bot_id = provision(seeded, booking_url="https://squareup.com/appointments/book/fade")
+    config = BotConfig.model_validate(_bot(seeded, bot_id).config)
+    assert config.booking.provider == "Square Appointments"
+    result = cli("bots", "set", bot_id, *assignments)
+    assert result.exit_code == 1, result.output
+    assert message in result.stderr
+    assert _bot(seeded, bot_id).config_version == 1
+    # A look-alike cannot come in through a --file patch either.
+    patch = tmp_path / "patch.yaml"
+    patch.write_text("booking:\n  url: https://squareup.com.evil.example/x\n")
+    result = cli("bots", "set", bot_id, "--file", str(patch))
+    assert result.exit_code == 1 and "which Square Appointments does not use" in result.stderr
+    # Changing both together is how an operator moves a bot to another provider.
+    moved = cli("bots", "set", bot_id, "booking_provider=Booksy",
+                "booking_url=https://booksy.com/en-us/1_fade", "--json")  # fmt: skip
+    assert moved.exit_code == 0, moved.output
+    assert json.loads(moved.stdout)["config_version"] == 2

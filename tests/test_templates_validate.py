@@ -106,6 +106,16 @@ CORRUPTIONS = [
         "payment site",
     ),
     ("barber_template", _set("catalog.1.booking_url", "javascript:alert(1)"), "must use https"),
+    (
+        "barber_template",
+        _set("catalog.1.booking_url", "https://squareup.com.evil.example/YOUR_BUSINESS/x"),
+        "is on squareup.com.evil.example, which none of the listed providers use",
+    ),
+    (
+        "nails_template",
+        _set("catalog.0.booking_url", "https://b\u043e\u043eksy.com/YOUR_BUSINESS"),
+        "look-alike",
+    ),
     ("barber_template", _trim_faqs, "needs at least 6 FAQs"),
     ("barber_template", _duplicate_chip, "appears more than once"),
     ("barber_template", _set("quick_replies.0.cta", "ghost"), "'ghost' is not a booking CTA"),

@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 from tcai.audit import record_audit
 from tcai.bots.config import WEEKDAYS, BotConfig, check_timezone, parse_span
 from tcai.bots.directory import BOTS_SIGNAL, FLUSH_ALL, NOTIFY_CHANNEL
+from tcai.bots.links import own_link_problems
 from tcai.config import parse_origin
 from tcai.db.engine import session_scope
 from tcai.db.models import Bot, CacheSignal, Workspace
@@ -329,6 +330,11 @@ def change_bot(
             ) from None
         after_doc = config.model_dump(mode="json")
         changed = _diff(before_doc, after_doc)
+        # Links are judged on the whole result, so a link and the provider it is claimed
+        # for agree however they were changed (key=value, --file, or both at once).
+        booking_changed = any(path.startswith("booking.") for path in changed)
+        if booking_changed and (problems := own_link_problems(config)):
+            raise InvalidInput(problems[0], details=problems[1:])
         if origins is not None and origins != list(bot.allowed_origins or []):
             changed.append("allowed_origins")
         if not changed:

@@ -2,9 +2,12 @@
 
 Order of preference for an external bot: the booking link of a service the visitor
 named, then the bot's booking link, then an appointment type's own link. Each candidate
-must pass `classify_booking_url` (https, no credentials, not a payment page) and must
-not be a placeholder. With none left — or for an internal bot — the decision is the
-template's failsafe pivot: an internal appointment request and a follow-up promise.
+must pass `classify_booking_url` for the bot's booking provider (https, no credentials,
+not a payment page, on that provider's domain when one is named) and must not be a
+placeholder. The redirect is labelled with the provider the verdict found, never with a
+configured name the link does not live up to. With none left — or for an internal bot —
+the decision is the template's failsafe pivot: an internal appointment request and a
+follow-up promise.
 """
 
 from __future__ import annotations
@@ -29,10 +32,10 @@ class BookingDecision:
     service: str | None = None
 
 
-def _usable(url: str | None) -> tuple[bool, str | None]:
+def _usable(url: str | None, provider: str | None) -> tuple[bool, str | None]:
     if not url:
         return False, None
-    verdict = classify_booking_url(url)
+    verdict = classify_booking_url(url, provider)
     return verdict.ok and not verdict.placeholder, verdict.provider
 
 
@@ -85,14 +88,14 @@ def decide_booking(config: BotConfig, text: str = "") -> BookingDecision:
 
     label = primary.label if primary else "Book now"
     for url, source in candidates:
-        ok, provider = _usable(url)
+        ok, provider = _usable(url, config.booking.provider)
         if ok and url:
             return BookingDecision(
                 "external",
                 primary.id if primary else pivot_id,
                 label,
                 url=url.strip(),
-                provider=provider or config.booking.provider,
+                provider=provider,
                 reason=f"redirect via {source}",
                 service=service,
             )

@@ -69,6 +69,7 @@ MIN_PERSIST_S = 0.3
 """The write's least window, for a streamed answer that flowed past the deadline."""
 READ_TIMEOUT_S = 1.5
 """A first read slower than this is treated as a database outage for this turn."""
+MIN_READ_S = 0.5
 DB_RETRY_AFTER_S = 1.0
 """After a failed read, turns answer from memory this long before trying again."""
 STREAM_STALL_S = 1.5
@@ -543,8 +544,9 @@ class Budget:
         return cls(at, at + total, at + total - room, at + max(cap, total - room))
 
     def read_timeout(self) -> float:
-        """How long the first read may take before the turn goes on from memory."""
-        return max(0.05, min(READ_TIMEOUT_S, self.llm_deadline - time.monotonic()))
+        """How long the first read may take before the turn goes on from memory: never
+        less than `MIN_READ_S`, so a busy machine alone does not make an outage."""
+        return max(MIN_READ_S, min(READ_TIMEOUT_S, self.llm_deadline - time.monotonic()))
 
     def llm_remaining(self) -> float:
         return max(0.0, self.llm_deadline - time.monotonic())

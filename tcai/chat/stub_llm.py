@@ -7,12 +7,14 @@ SDK parses it. The stub talks over a real socket on purpose: openai 3.x uses htt
 HTTP-mocking libraries do not intercept, and a socket also exercises real timeouts.
 
 `mode` picks the behaviour of the next request: a normal answer, a stall that never answers
-(released by `close()`), an HTTP 429 or 500 with an OpenAI-style error body, a 200 whose body
-is not JSON, an empty answer, a ~100 KB answer, or a stream paced at `delay_s` per chunk.
+(released by `close()`), a stream that stops after its first chunk (`stall_mid`), an HTTP 401
+(key refused), 404 (unknown model), 429 or 500 with an OpenAI-style error body, a 200 whose
+body is not JSON, an empty answer, a ~100 KB answer, or a stream paced at `delay_s` per chunk.
 Every request body is kept in `requests`, in order, before the mode applies.
 
 It deliberately does not imitate tokenisation, tools/function calls, logprobs or
-authentication: the API key is accepted and ignored, and token counts are word counts.
+authentication (mode "unauthorized" refuses every key instead), and token counts are word
+counts.
 """
 
 from __future__ import annotations
@@ -27,7 +29,19 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-StubMode = Literal["answer", "stall", "rate_limit", "error", "garbage", "empty", "huge", "slow"]
+StubMode = Literal[
+    "answer",
+    "stall",
+    "stall_mid",
+    "rate_limit",
+    "error",
+    "unauthorized",
+    "not_found",
+    "garbage",
+    "empty",
+    "huge",
+    "slow",
+]
 Responder = Callable[[list[dict[str, Any]]], str]
 
 DEFAULT_REPLY = "Happy to help! What would you like to know?"
@@ -141,6 +155,18 @@ class StubLLM:
                 error_type="requests",
                 headers={"retry-after": "1"},
             )
+        if mode == "unauthorized":
+            return _error(
+                401,
+                "Incorrect API key provided. You can find your API key in your account.",
+                "invalid_api_key",
+            )
+        if mode == "not_found":
+            return _error(
+                404,
+                f"The model `{body.get('model')}` does not exist or you do not have access to it.",
+                "model_not_found",
+            )
         if mode == "error":
             return _error(
                 500,
@@ -213,6 +239,9 @@ class StubLLM:
                     await response.write_eof()
                     return response
                 await _send(response, chunk({"content": piece}))
+                if mode == "stall_mid" and index == 0:
+                    await self._closing.wait()  # part of an answer, then nothing more
+                    return response
             await _send(response, chunk({}, finish_reason="stop"))
             if include_usage:
                 usage = _usage(messages, content)

@@ -1,10 +1,10 @@
-"""`tcai bots list | show | set`."""
+"""`tcai bots list | show | set | check`."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
@@ -17,7 +17,12 @@ from tcai.cli.options import JsonOpt
 from tcai.db.engine import session_scope
 from tcai.errors import UsageError
 
-app = typer.Typer(help="Bots: list, show, change settings.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from tcai.golive import GoLiveReport
+
+app = typer.Typer(
+    help="Bots: list, show, change settings, check go-live readiness.", no_args_is_help=True
+)
 MAX_PATCH_BYTES = 256 * 1024
 
 
@@ -125,3 +130,52 @@ def set_(
         output.result(f"✓ {change.bot_id} at config version {change.config_version}: {changed}")
     else:
         output.result(f"no change; {change.bot_id} stays at config version {change.config_version}")
+
+
+@app.command("check")
+def check(
+    ctx: typer.Context,
+    bot_id: Annotated[str | None, typer.Argument(help="The bot to check.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Check every bot.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Go-live readiness: blockers and warnings per bot, each with its fix; exit 1 on a
+    blocker."""
+    from tcai.golive import run_golive
+
+    if (bot_id is None) == (not all_):
+        raise UsageError("name one bot, or give --all (not both)")
+    cli = state(ctx)
+    report = run_golive(cli.migrated_engine(), cli.settings, bot_id)
+    if json_:
+        output.emit_json(report.as_dict())
+    else:
+        _render_readiness(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _render_readiness(report: GoLiveReport) -> None:
+    if not report.bots:
+        output.info("no bots yet; create one with `tcai clients create`")
+        return
+    rows = []
+    for bot in report.bots:
+        findings = [("BLOCKER", f) for f in bot.blockers] + [("warn", f) for f in bot.warnings]
+        if not findings:
+            rows.append((bot.record.bot_id, "ready", "", "ready to go live", ""))
+        for index, (level, finding) in enumerate(findings):
+            name = bot.record.bot_id if index == 0 else ""
+            rows.append((name, level, finding.code, finding.message, finding.fix))
+    output.table(["bot", "level", "code", "problem", "fix"], rows, to_stderr=True)
+    blocked, total = report.count("fail"), len(report.bots)
+    blockers = sum(len(bot.blockers) for bot in report.bots)
+    warnings = sum(len(bot.warnings) for bot in report.bots)
+    if blocked:
+        output.result(
+            f"✗ {blocked} OF {total} BOT(S) NOT READY: {blockers} blocker(s), {warnings} warning(s)"
+        )
+    elif warnings:
+        output.result(f"✓ ALL {total} BOT(S) READY TO GO LIVE with {warnings} warning(s)")
+    else:
+        output.result(f"✓ ALL {total} BOT(S) READY TO GO LIVE")

@@ -115,7 +115,8 @@ def check_command(
     path: Annotated[Path, typer.Option("--path", help="The tree the scanners check.")] = Path("."),
     json_: JsonOpt = False,
 ) -> None:
-    """The pre-deployment checklist: configuration, migrations, templates, secrets, payments."""
+    """The pre-deployment checklist: configuration, migrations, templates, live bots'
+    go-live, secrets, payments."""
     from tcai.checklist import run_checklist
 
     if not path.exists():
@@ -131,6 +132,12 @@ def check_command(
                 for g in checklist.gates
             ],
         )
-        output.result("✓ READY TO DEPLOY" if checklist.ok else "✗ NOT READY: fix the FAIL rows")
+        warnings = checklist.count("WARN")
+        if not checklist.ok:
+            output.result(f"✗ NOT READY: fix the {checklist.count('FAIL')} FAIL row(s)")
+        elif warnings:
+            output.result(f"✓ READY TO DEPLOY with {warnings} warning(s): see the WARN rows")
+        else:
+            output.result("✓ READY TO DEPLOY")
     if not checklist.ok:
         raise typer.Exit(1)

@@ -35,6 +35,7 @@ from tcai.cli.daemon_cmd import (
 from tcai.cli.db_cmd import app as db_app
 from tcai.cli.db_cmd import init_command
 from tcai.cli.guards_cmd import check_command, guard_app, scan_app
+from tcai.cli.llm_cmd import app as llm_app
 from tcai.cli.outbox_cmd import app as outbox_app
 from tcai.cli.privacy_cmd import app as privacy_app
 from tcai.cli.records_cmd import audit_app, conversations_app, leads_app, users_app
@@ -124,6 +125,7 @@ app.add_typer(privacy_app, name="privacy")
 app.add_typer(retention_app, name="retention")
 app.add_typer(scan_app, name="scan")
 app.add_typer(guard_app, name="guard")
+app.add_typer(llm_app, name="llm")
 app.command("check", help="The pre-deployment checklist; exit 1 if any gate fails.")(check_command)
 
 

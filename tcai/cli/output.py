@@ -56,13 +56,21 @@ def error(exc: TcaiError) -> None:
         console.print(f"  {detail}", markup=False)
 
 
-def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
+def table(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    title: str | None = None,
+    *,
+    to_stderr: bool = False,
+) -> None:
+    """A table of data on stdout; with `to_stderr`, a report for people beside a result
+    line (or a JSON document) that stays alone on stdout."""
     grid = Table(title=title, show_edge=False, header_style="bold")
     for column in columns:
         grid.add_column(column, overflow="fold")
     for row in rows:
         grid.add_row(*("" if v is None else str(v) for v in row))
-    _stdout().print(grid)
+    (_stderr() if to_stderr else _stdout()).print(grid)
 
 
 @contextmanager

@@ -1,5 +1,6 @@
 """The platform's template policy (`tcai/data/template_policy.yaml`): which industries
-ship, in which display order, and what each must carry."""
+ship, in which display order, what each must carry, and which are walk-in or sensitive
+(rules the go-live check applies to their bots)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ class IndustryPolicy:
     min_faqs: int
     requires: frozenset[str]
     crisis_must_mention: tuple[str, ...]
+    walk_in: bool = False
+    """Visitors come to the door: the bot needs a street address to go live."""
+    sensitive: bool = False
+    """The bot must carry crisis or compliance rules to go live."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,8 @@ def load_policy() -> TemplatePolicy:
                 min_faqs=int(item.get("min_faqs", default_min)),
                 requires=frozenset(item.get("requires", [])),
                 crisis_must_mention=tuple(item.get("crisis_must_mention", [])),
+                walk_in=bool(item.get("walk_in", False)),
+                sensitive=bool(item.get("sensitive", False)),
             )
             for index, item in enumerate(raw["industries"])
         ),

@@ -2,8 +2,9 @@
 
 The schema says a template is well-formed; these rules say it is safe and usable:
 references resolve, the failsafe pivot exists and is internal, external profiles name
-known providers, booking links are https and never payment pages, sensitive verticals
-carry their crisis or compliance rules, FAQ counts meet the policy. Each problem is an
+known providers, booking links are https, never payment pages and on a listed provider's
+domain (unless the profile allows the business's own site, "Direct Booking"), sensitive
+verticals carry their crisis or compliance rules, FAQ counts meet the policy. Each problem is an
 error (blocks) or a warning (placeholder URLs: allowed in a template, blocking go-live).
 """
 
@@ -223,10 +224,21 @@ def check_template(template: Template, policy: TemplatePolicy | None = None) -> 
         for i, c in enumerate(template.catalog)
         if c.booking_url
     ]
+    listed = [p for p in (registry.get(name) for name in booking.providers) if p is not None]
+    own_site_allowed = not listed or any(not p.hosts for p in listed)
     for where, url in urls:
         verdict = classify_booking_url(url)
         if not verdict.ok:
             error(where, f"booking URL {verdict.reason}")
+        elif verdict.provider is None and not own_site_allowed:
+            # A template's links belong to its providers: a host none of them uses is a
+            # look-alike or a mistake (booksy.com.evil.example is not Booksy).
+            domains = ", ".join(h for p in listed for h in p.hosts)
+            error(
+                where,
+                f"booking URL is on {verdict.host}, which none of the listed providers use "
+                f"({domains})",
+            )
         elif verdict.placeholder:
             warning(where, verdict.reason)
         elif verdict.provider and verdict.provider not in booking.providers:
