@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,17 +29,10 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
+from served import ORIGIN, Daemon, free_port
 
 from tcai.chat.stub_llm import StubLLM
 from tcai.config import new_secret
-
-ORIGIN = "http://127.0.0.1:9"  # any dev origin works outside production
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def hammer(
@@ -114,46 +106,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-class Daemon:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    async def __aenter__(self) -> Daemon:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tcai", "serve", "--port", str(self.port)],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        async with aiohttp.ClientSession() as client:
-            for _ in range(200):
-                try:
-                    async with client.get(self.base + "/api/health") as response:
-                        if response.status == 200:
-                            return self
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise RuntimeError("the daemon did not start")
-
-    async def __aexit__(self, *_exc: object) -> None:
-        assert self.process is not None
-        self.process.terminate()
-        self.process.wait(30)
-
-    async def token(self) -> str:
-        async with (
-            aiohttp.ClientSession() as client,
-            client.get(
-                f"{self.base}/api/widget/config/bench/bench_main", headers={"Origin": ORIGIN}
-            ) as response,
-        ):
-            return str((await response.json())["token"])
 
 
 async def main() -> None:

@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -34,10 +33,10 @@ from typing import Any
 
 import aiohttp
 import sqlalchemy as sa
+from served import Daemon
 
 from tcai.config import new_secret
 
-ORIGIN = "http://127.0.0.1:9"  # a development origin, allowed outside production
 CLIENT, BOT = "fade-factory", "fade-factory_main"
 STUB = """
 import asyncio, sys
@@ -48,12 +47,6 @@ async def main():
         await asyncio.Event().wait()
 asyncio.run(main())
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def tcai(env: dict[str, str], *args: str) -> str:
@@ -71,43 +64,6 @@ def start_stub(mode: str) -> tuple[subprocess.Popen[str], str]:
     )
     assert process.stdout is not None
     return process, process.stdout.readline().strip()
-
-
-class Daemon:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.base = f"http://127.0.0.1:{free_port()}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    async def __aenter__(self) -> Daemon:
-        port = self.base.rsplit(":", 1)[1]
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tcai", "serve", "--port", port],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        async with aiohttp.ClientSession() as client:
-            for _ in range(300):
-                try:
-                    async with client.get(self.base + "/api/health") as response:
-                        if response.status == 200:
-                            return self
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise RuntimeError("the daemon did not start")
-
-    async def __aexit__(self, *_exc: object) -> None:
-        assert self.process is not None
-        self.process.terminate()
-        self.process.wait(60)
-
-    async def headers(self, client: aiohttp.ClientSession) -> dict[str, str]:
-        url = f"{self.base}/api/widget/config/{CLIENT}/{BOT}"
-        async with client.get(url, headers={"Origin": ORIGIN}) as response:
-            token = (await response.json())["token"]
-        return {"Origin": ORIGIN, "Authorization": f"Bearer {token}"}
 
 
 def phone(i: int) -> str:
@@ -130,7 +86,7 @@ async def visit(
     started = time.monotonic()
     try:
         async with client.post(
-            f"{daemon.base}/api/chat/{CLIENT}/{BOT}",
+            daemon.chat_url(),
             json={"message": f"Hi, I'm Sam, call me at {phone(i)}"},
             headers={**headers, **extra},
         ) as response:
@@ -144,10 +100,12 @@ async def visit(
 async def hung_llm(env: dict[str, str], visitors: int) -> None:
     stub, url = start_stub("stall")
     try:
-        async with Daemon({**env, "OPENAI_API_KEY": "bench-key", "OPENAI_BASE_URL": url}) as d:
+        async with Daemon(
+            {**env, "OPENAI_API_KEY": "bench-key", "OPENAI_BASE_URL": url}, CLIENT
+        ) as d:
             connector = aiohttp.TCPConnector(limit=0)
             async with aiohttp.ClientSession(connector=connector) as client:
-                headers = await d.headers(client)
+                headers = await d.headers()
                 results = await asyncio.gather(
                     *(visit(client, d, headers, 1000 + i) for i in range(visitors))
                 )
@@ -206,8 +164,8 @@ async def database_outage(
     total_s = seconds + 6.0
     count = int(total_s * rate)
     connector = aiohttp.TCPConnector(limit=0)
-    async with Daemon(env) as d, aiohttp.ClientSession(connector=connector) as client:
-        headers = await d.headers(client)
+    async with Daemon(env, CLIENT) as d, aiohttp.ClientSession(connector=connector) as client:
+        headers = await d.headers()
         tasks = []
         started = time.monotonic()
         is_down = False
@@ -251,8 +209,8 @@ async def stalled_stream(env: dict[str, str], visitors: int = 20) -> None:
     stub, url = start_stub("stall_mid")
     try:
         streaming = {**env, "OPENAI_API_KEY": "bench-key", "OPENAI_BASE_URL": url}
-        async with Daemon(streaming) as d, aiohttp.ClientSession() as client:
-            headers = await d.headers(client)
+        async with Daemon(streaming, CLIENT) as d, aiohttp.ClientSession() as client:
+            headers = await d.headers()
             results = await asyncio.gather(
                 *(
                     visit(client, d, headers, 5000 + i, Accept="text/event-stream")
