@@ -31,7 +31,7 @@ import aiohttp
 from aiohttp import web
 from served import ORIGIN, Daemon, free_port
 
-from tcai.chat.stub_llm import StubLLM
+from tcai.quality.stub_llm import StubLLM
 from tcai.config import new_secret
 
 

@@ -1,7 +1,7 @@
 """Facts-mode evaluation: how well the engine answers visitors without an LLM.
 
 Runs the labelled main set (tests/facts_eval/cases.yaml) and the held-out set
-(tests/facts_eval/heldout.yaml, never tuned against) through `tcai.chat.facts_eval`, and
+(tests/facts_eval/heldout.yaml, never tuned against) through `tcai.quality.facts_eval`, and
 prints the score per set and per category, the ten hardest misses (message, expected,
 got) and the answer time per message. docs/facts-mode.md explains the sets.
 Usage: python bench/facts_eval.py [--misses N] [--set main|heldout]
@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from tcai.chat.facts import FactsBook
-from tcai.chat.facts_eval import EvalReport, EvalSuite, ask, load_suite, make_config, run_suite
+from tcai.quality.facts_eval import EvalReport, EvalSuite, ask, load_suite, make_config, run_suite
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = REPO / "tests" / "facts_eval" / "cases.yaml"

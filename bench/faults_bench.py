@@ -40,7 +40,7 @@ from tcai.config import new_secret
 CLIENT, BOT = "fade-factory", "fade-factory_main"
 STUB = """
 import asyncio, sys
-from tcai.chat.stub_llm import StubLLM
+from tcai.quality.stub_llm import StubLLM
 async def main():
     async with StubLLM(mode=sys.argv[2]) as stub:
         print(stub.base_url, flush=True)

@@ -22,8 +22,8 @@ from sqlmodel import Session
 from tcai.config import load_settings
 from tcai.db.engine import make_engine
 from tcai.db.migrate import upgrade
-from tcai.smoke import run_smoke
-from tcai.sweep import run_sweep
+from tcai.quality.smoke import run_smoke
+from tcai.quality.sweep import run_sweep
 from tcai.templates.files import canonical_json, load_template_files
 from tcai.templates.schema import Template
 from tcai.templates.store import as_stored, seed_templates, stored_templates

@@ -81,7 +81,7 @@ class RedactPersonalData(logging.Filter):
     """E-mails, phone numbers and card numbers never reach a log line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from tcai.redact import redact_contacts
+        from tcai.text.redact import redact_contacts
 
         message = record.getMessage()
         record.msg, record.args = redact_contacts(message), None
@@ -96,7 +96,7 @@ class JsonLinesWithRequest(JsonLines):
         if request_id:
             document["request_id"] = request_id
         if record.exc_info:
-            from tcai.redact import redact_contacts
+            from tcai.text.redact import redact_contacts
 
             document["error"] = redact_contacts(self.formatException(record.exc_info))[-2000:]
         return json.dumps(document, ensure_ascii=False, default=str)

@@ -24,12 +24,12 @@ from openai import AsyncOpenAI
 from typer.testing import CliRunner
 
 from tcai.chat.pipeline import ChatEngine, ChatReply, ChatRequest
-from tcai.chat.stub_llm import StubLLM
+from tcai.quality.stub_llm import StubLLM
 from tcai.cli.main import app
 from tcai.config import Settings, load_settings
 from tcai.db.engine import make_engine
 from tcai.db.migrate import upgrade
-from tcai.provisioning import ClientRequest, create_client
+from tcai.bots.provisioning import ClientRequest, create_client
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = REPO / "templates"

@@ -9,7 +9,7 @@ import string
 
 import pytest
 
-from tcai.checklist import Checklist, Gate
+from tcai.quality.checklist import Checklist, Gate
 
 GATES = ["configuration", "migrations", "templates", "go-live", "secrets scan", "payment guard"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tcai.chat.contacts import (
+from tcai.text.contacts import (
     CONSENT_MAX_CHARS,
     Contacts,
     extract_contacts,

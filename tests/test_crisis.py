@@ -11,7 +11,7 @@ from tcai.chat.crisis import (
     is_spanish,
     load_baseline,
 )
-from tcai.chat.text import normalise
+from tcai.text.normalise import normalise
 
 MUST_FIRE = [
     "I don't want to live anymore",

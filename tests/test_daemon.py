@@ -16,7 +16,7 @@ from tcai.daemon.app import create_app
 from tcai.daemon.ratelimit import RateLimits
 from tcai.db.engine import make_engine
 from tcai.db.models import BookingEvent, Bot
-from tcai.tokens import mint_preview_token, mint_widget_token
+from tcai.access.tokens import mint_preview_token, mint_widget_token
 from tests.conftest import provision
 
 ALLOWED = "https://fadefactory.example.org"

@@ -18,9 +18,9 @@ import pytest
 
 from tcai.bots.config import BusinessFacts
 from tcai.chat.booking import BookingDecision
-from tcai.chat.contacts import Contacts
+from tcai.text.contacts import Contacts
 from tcai.chat.facts import FactsAnswer, FactsBook
-from tcai.chat.facts_eval import ask, contains, load_suite, make_config, run_suite
+from tcai.quality.facts_eval import ask, contains, load_suite, make_config, run_suite
 from tcai.chat.hours import Week, say_spans, say_time
 from tcai.chat.intents import Reader, Speller, edit_distance
 from tests.conftest import provision

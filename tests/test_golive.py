@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from tcai.bots.config import BotConfig, BusinessFacts
 from tcai.chat.facts import FactsAnswer, FactsBook
 from tcai.db.models import Bot, BotTemplate, Usage, Workspace
-from tcai.golive import missing_opening_times
+from tcai.quality.golive import missing_opening_times
 from tcai.templates.files import load_template_files
 from tests.conftest import provision
 

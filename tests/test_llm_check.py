@@ -124,7 +124,7 @@ def test_a_base_url_is_shown_without_its_credentials(cli, monkeypatch) -> None:
 def test_the_command_module_loads_no_sdk_until_it_runs() -> None:
     code = (
         "import sys, tcai.cli.llm_cmd; "
-        "print(sorted(m for m in ('openai', 'sqlalchemy', 'aiohttp', 'tcai.llm_probe') "
+        "print(sorted(m for m in ('openai', 'sqlalchemy', 'aiohttp', 'tcai.quality.llm_probe') "
         "if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from tcai.chat.stub_llm import StubLLM
+from tcai.quality.stub_llm import StubLLM
 from tcai.config import load_settings, new_secret
 from tcai.daemon.app import create_app
 from tests.conftest import Database, engine_kind, postgres_url, provision

@@ -33,7 +33,7 @@ from tcai.daemon.app import create_app
 from tcai.db.models import AuditLog, Outbox, OutboxAttempt, SystemLog
 from tcai.db.types import utcnow
 from tcai.errors import ConfigError
-from tcai.outbox import (
+from tcai.delivery.outbox import (
     LEASE,
     backoff_cap,
     backoff_delay,
@@ -42,7 +42,7 @@ from tcai.outbox import (
     list_outbox,
     retry_item,
 )
-from tcai.webhooks import TargetRefused, check_target, refusal_reason, sign, verify
+from tcai.delivery.webhooks import TargetRefused, check_target, refusal_reason, sign, verify
 from tests.conftest import provision
 
 OWNER = "owner@fadefactory.com"
@@ -295,10 +295,10 @@ VECTOR_HEADER = "t=1700000000,v1=bcaa1937d172c87d6e8be5b97aa03a04e1bf60f8aa44a61
 
 
 def test_the_published_test_vector() -> None:
-    import tcai.webhooks
+    import tcai.delivery.webhooks
 
     assert sign(VECTOR_SECRET, VECTOR_BODY, 1700000000) == VECTOR_HEADER
-    assert VECTOR_HEADER in (tcai.webhooks.__doc__ or "")
+    assert VECTOR_HEADER in (tcai.delivery.webhooks.__doc__ or "")
     assert verify(VECTOR_SECRET, VECTOR_HEADER, VECTOR_BODY, now=1700000000 + 299)
 
 
@@ -695,7 +695,7 @@ async def test_no_delivery_is_lost_across_a_crash(engine, migrated, receiver) ->
 async def test_a_crash_after_sending_redelivers_with_the_same_delivery_id(
     engine, migrated, receiver, monkeypatch
 ) -> None:
-    import tcai.outbox
+    import tcai.delivery.outbox
 
     outbox_id = add_item(migrated, receiver.url)
     now = utcnow()
@@ -707,7 +707,7 @@ async def test_a_crash_after_sending_redelivers_with_the_same_delivery_id(
         raise Killed("the process died before recording")
 
     with monkeypatch.context() as patched:
-        patched.setattr(tcai.outbox, "record_results", crash)
+        patched.setattr(tcai.delivery.outbox, "record_results", crash)
         with pytest.raises(Killed):
             await deliver_due(engine, settings_for(), now=now)
     assert len(receiver.seen) == 1 and item(migrated, outbox_id).status == "pending"
@@ -743,7 +743,7 @@ async def test_a_late_result_after_the_lease_moved_on_does_not_steer_the_row(
     # The lease runs out; another worker claims and succeeds.
     receiver.mode = "ok"
     await deliver_due(engine, settings_for(), now=now + LEASE + timedelta(seconds=1))
-    from tcai.outbox import Delivery, record_results
+    from tcai.delivery.outbox import Delivery, record_results
 
     late = Delivery(stale[0].id, stale[0].event_id, "webhook", False, 500, "HTTP 500", 5)
     record_results(engine, stale, [late], now=now + LEASE * 2, max_attempts=12)
@@ -794,7 +794,7 @@ async def test_the_daemon_delivers_a_lead_without_delaying_the_chat(
 
 
 async def test_a_row_erased_while_in_flight_is_skipped(engine, migrated, receiver) -> None:
-    from tcai.outbox import Delivery, record_results
+    from tcai.delivery.outbox import Delivery, record_results
 
     outbox_id = add_item(migrated, receiver.url)
     claimed = claim_due(engine, now=utcnow())

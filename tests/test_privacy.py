@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, select
 from typer.testing import CliRunner
 
-import tcai.privacy as privacy_module
+import tcai.records.privacy as privacy_module
 from tcai.audit import record_audit
 from tcai.cli import privacy_cmd
 from tcai.cli.main import app
@@ -30,7 +30,7 @@ from tcai.db.models import (
     Workspace,
 )
 from tcai.db.types import utcnow
-from tcai.privacy import Identifier, erase_person, make_person
+from tcai.records.privacy import Identifier, erase_person, make_person
 from tests.conftest import provision
 
 ROSA_EMAIL = "rosa.diaz@brightmail.co"
@@ -157,7 +157,7 @@ async def world(facts_chat, seeded, cli) -> World:
             session.add(
                 SystemLog(
                     level="error",
-                    source="tcai.outbox",
+                    source="tcai.delivery.outbox",
                     message="SMTP refused the notice for (772) 555-0142",
                     details={"lead": {"phone": ROSA_PHONE}},
                     workspace_id=ff.id,

@@ -6,7 +6,7 @@ import pytest
 
 from tcai.bots.config import BookingSettings, BotConfig, BusinessFacts
 from tcai.chat.booking import decide_booking
-from tcai.providers import classify_booking_url
+from tcai.templates.providers import classify_booking_url
 from tcai.templates.files import load_template_files
 
 

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from tcai.db.models import Lead, Lockout, Message, User, UserSession
 from tcai.db.types import utcnow
-from tcai.users import password_problems, verify_password
+from tcai.access.users import password_problems, verify_password
 from tests.test_pipeline import rows
 
 GOOD_PASSWORD = "correct horse battery staple"

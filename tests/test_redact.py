@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tcai.redact import has_card_number, is_luhn_valid, redact_cards, redact_contacts
+from tcai.text.redact import has_card_number, is_luhn_valid, redact_cards, redact_contacts
 
 CARD = "[card redacted]"
 

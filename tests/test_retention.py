@@ -19,7 +19,7 @@ from sqlalchemy import event
 from sqlmodel import Session, select
 
 import tcai.daemon.app as app_module
-import tcai.retention as retention_module
+import tcai.records.retention as retention_module
 from tcai.chat.pipeline import ChatRequest
 from tcai.config import load_settings
 from tcai.daemon.app import create_app
@@ -37,7 +37,7 @@ from tcai.db.models import (
     Workspace,
 )
 from tcai.db.types import utcnow
-from tcai.retention import PurgeReport, purge, purge_daily
+from tcai.records.retention import PurgeReport, purge, purge_daily
 from tests.conftest import provision
 
 HOOK = "https://hooks.example.org/x"
@@ -404,7 +404,7 @@ async def test_the_daily_loop_survives_a_failed_run(monkeypatch, caplog) -> None
         return PurgeReport(dry_run=False, now=utcnow(), batch_size=500)
 
     monkeypatch.setattr(retention_module, "purge", flaky)
-    with caplog.at_level(logging.INFO, logger="tcai.retention"):
+    with caplog.at_level(logging.INFO, logger="tcai.records.retention"):
         task = asyncio.create_task(
             purge_daily(sa.create_engine("sqlite://"), first_delay=0, interval=0.01)
         )

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from tcai.config import load_settings, new_secret
 from tcai.db.models import AuditLog, User, UserSession
 from tcai.db.types import utcnow
-from tcai.tokens import InvalidToken, mint_widget_token, verify_widget_token
+from tcai.access.tokens import InvalidToken, mint_widget_token, verify_widget_token
 
 URLSAFE = re.compile(r"^[A-Za-z0-9_-]{48,}$")
 
@@ -37,7 +37,7 @@ def write_env(path: Path, widget: str, session: str) -> str:
 
 
 def values(path: Path) -> dict[str, str]:
-    from tcai.rotation import parse_env
+    from tcai.access.rotation import parse_env
 
     return {line.key: line.value or "" for line in parse_env(path.read_text()) if line.key}
 

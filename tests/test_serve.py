@@ -147,7 +147,7 @@ def test_disable_needs_a_reason_and_is_audited(cli, daemon_env) -> None:
 def test_sigterm_drains_in_flight_requests(daemon_env) -> None:
     import asyncio
 
-    from tcai.chat.stub_llm import StubLLM
+    from tcai.quality.stub_llm import StubLLM
 
     loop = asyncio.new_event_loop()
     stub = StubLLM(reply="Here you go, thanks for waiting.", delay_s=1.5)

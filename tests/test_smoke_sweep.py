@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import Session, select
 
 from tcai.db.models import AuditLog, Bot, Conversation, Lead, Message, Workspace
-from tcai.sweep import run_sweep
+from tcai.quality.sweep import run_sweep
 from tcai.templates.files import load_template_files
 
 

@@ -13,7 +13,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from tcai.chat.stub_llm import StubLLM
+from tcai.quality.stub_llm import StubLLM
 
 MESSAGES: list[ChatCompletionMessageParam] = [
     {"role": "system", "content": "You are the assistant of Bright Smile Dental."},

@@ -24,7 +24,6 @@ from pydantic import (
     model_validator,
 )
 
-from tcai.chat.text import normalise
 from tcai.templates.schema import (
     BehaviorPreset,
     Faq,
@@ -36,6 +35,7 @@ from tcai.templates.schema import (
     ShortText,
     Template,
 )
+from tcai.text.normalise import normalise
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -3,7 +3,7 @@
 A bot's own links (`booking_url`, `service_url.<Service>`) and the links its template
 snapshot carries (catalogue items, appointment types, CTAs, the template's booking
 link) are all claimed for the bot's `booking.provider`: with a provider named, each must
-be on that provider's domain (`tcai.providers.classify_booking_url` decides). `bots set`
+be on that provider's domain (`tcai.templates.providers.classify_booking_url` decides). `bots set`
 refuses a change that leaves a bot's own link failing; the go-live check reports every
 link that fails or is a placeholder. This module does not decide what a visitor is sent
 to; `tcai.chat.booking` does, asking the same judge.
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tcai.bots.config import BotConfig
-from tcai.providers import UrlVerdict, classify_booking_url, load_registry
+from tcai.templates.providers import UrlVerdict, classify_booking_url, load_registry
 
 
 @dataclass(frozen=True)

@@ -15,27 +15,25 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from tcai.audit import record_audit
 from tcai.bots.config import WEEKDAYS, BotConfig, check_timezone, parse_span
-from tcai.bots.directory import BOTS_SIGNAL, FLUSH_ALL, NOTIFY_CHANNEL
 from tcai.bots.links import own_link_problems
-from tcai.config import parse_origin
-from tcai.db.engine import session_scope
-from tcai.db.models import Bot, CacheSignal, Workspace
-from tcai.db.types import utcnow
-from tcai.errors import InvalidInput, NotFound, UsageError
-from tcai.provisioning import (
+from tcai.bots.provisioning import (
     check_booking_url,
     check_email,
     check_phone,
     check_provider,
     check_website,
 )
+from tcai.bots.signal import raise_signal
+from tcai.config import parse_origin
+from tcai.db.engine import session_scope
+from tcai.db.models import Bot, Workspace
+from tcai.db.types import utcnow
+from tcai.errors import InvalidInput, NotFound, UsageError
 from tcai.templates.files import format_loc
 
 
@@ -88,25 +86,6 @@ def list_clients(session: Session) -> list[dict[str, Any]]:
         }
         for ws in session.exec(select(Workspace).order_by(col(Workspace.slug)))
     ]
-
-
-def raise_signal(session: Session, bot_id: str | None = None) -> None:
-    """Tell every process that a bot (or, with None, every bot) changed: bump the version
-    they poll and, on PostgreSQL, NOTIFY the listeners. Both commit with the change."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    table = CacheSignal.__table__  # type: ignore[attr-defined]
-    stmt = insert(table).values(name=BOTS_SIGNAL, version=1, updated_at=utcnow())
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["name"],
-            set_={"version": table.c.version + 1, "updated_at": utcnow()},
-        )
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            sa.text("SELECT pg_notify(:channel, :payload)"),
-            {"channel": NOTIFY_CHANNEL, "payload": bot_id or FLUSH_ALL},
-        )
 
 
 def set_bot_status(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import regex
 
 from tcai.bots.config import AutomationRule
-from tcai.chat.text import normalise
+from tcai.text.normalise import normalise
 
 REGEX_TIMEOUT_S = 0.05
 

@@ -15,10 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
 from tcai.bots.config import BotConfig
-from tcai.chat.text import contains_phrase
-from tcai.providers import classify_booking_url
+from tcai.db.engine import session_scope
+from tcai.db.models import BookingEvent, Bot, Conversation, Lead
+from tcai.errors import InvalidMessage
+from tcai.templates.providers import classify_booking_url
 from tcai.templates.schema import AppointmentType
+from tcai.text.normalise import contains_phrase
 
 
 @dataclass(frozen=True)
@@ -106,3 +112,37 @@ def decide_booking(config: BotConfig, text: str = "") -> BookingDecision:
         reason="no valid external booking link: failsafe pivot to an internal request",
         service=service,
     )
+
+
+def record_click(engine: Engine, bot_id: str, session_id: str | None, url: str) -> None:
+    """A visitor followed a booking link: a `booking_event` (external) and, when the
+    conversation has a lead, the lead marked redirected. Only links tcai would send."""
+    verdict = classify_booking_url(url)
+    if not verdict.ok:
+        raise InvalidMessage("that is not a booking link tcai would send a visitor to")
+    with session_scope(engine) as session:
+        bot = session.exec(select(Bot).where(col(Bot.bot_id) == bot_id)).one()
+        conversation = None
+        if session_id:
+            conversation = session.exec(
+                select(Conversation).where(
+                    Conversation.bot_id == bot.id, Conversation.session_id == session_id
+                )
+            ).first()
+        lead_id = conversation.lead_id if conversation else None
+        session.add(
+            BookingEvent(
+                workspace_id=bot.workspace_id,
+                bot_id=bot.id or 0,
+                conversation_id=conversation.id if conversation else None,
+                lead_id=lead_id,
+                handling="external",
+                provider=verdict.provider,
+                url=url[:2000],
+            )
+        )
+        if lead_id is not None:
+            lead = session.get(Lead, lead_id)
+            if lead is not None and lead.booking_status == "none":
+                lead.booking_status = "redirected"
+                session.add(lead)

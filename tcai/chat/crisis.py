@@ -14,13 +14,13 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import yaml
 
-from tcai.chat.text import normalise, words
+from tcai.data import data_file
+from tcai.text.normalise import normalise, words
 
-BASELINE_FILE = Path(__file__).resolve().parent.parent / "data" / "crisis_baseline.yaml"
+BASELINE_FILE = data_file("crisis_baseline.yaml")
 
 
 @dataclass(frozen=True)

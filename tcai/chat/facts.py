@@ -32,13 +32,13 @@ from datetime import datetime
 
 from tcai.bots.config import BotConfig
 from tcai.chat.booking import BookingDecision, decide_booking
-from tcai.chat.contacts import Contacts, display_phone
 from tcai.chat.faq import CONCEPT_PREFIX, FaqEntry, FaqHit, FaqIndex, analyse_units, load_lexicon
 from tcai.chat.hours import DAY_NAMES, Week, say_spans, say_time
 from tcai.chat.intents import Hit, Reader, Reading, load_intent_rules
 from tcai.chat.offerings import Offering, Offerings, OfferMatch, Term, content_words, root
 from tcai.chat.rules import ChatRules, load_rules
-from tcai.chat.text import words
+from tcai.text.contacts import Contacts, display_phone
+from tcai.text.normalise import words
 
 _WEEKDAY_SLOTS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FACT_INTENTS = ("urgent", "hours", "location", "parking", "phone", "price", "services", "offer")

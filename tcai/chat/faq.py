@@ -30,14 +30,14 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tcai.chat.text import words
+from tcai.data import data_file
+from tcai.text.normalise import words
 
-LEXICON_FILE = Path(__file__).resolve().parent.parent / "data" / "faq_lexicon.yaml"
+LEXICON_FILE = data_file("faq_lexicon.yaml")
 CONCEPT_PREFIX = "@"  # `words` never yields "@", so concepts cannot collide with words
 
 # Okapi BM25 parameters (the usual defaults).

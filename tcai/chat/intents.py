@@ -6,7 +6,7 @@ bot's own FAQ and service words) and turns a message into a `Reading`:
 
 1. the message is cut into clauses at punctuation and at words like "and" / "also", so
    each question of "what are your hours and where are you?" can be answered;
-2. each word is normalised (`tcai.chat.text`); an unknown word of five letters or more is
+2. each word is normalised (`tcai.text.normalise`); an unknown word of five letters or more is
    repaired when exactly one edit (insert, delete, substitute, swap two neighbours) makes
    it a word the rules or the bot use ("adress" → "address"), and an unknown long word
    that is two such words is split ("blowdry"). Common English words are never
@@ -27,16 +27,16 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tcai.chat.contacts import NOT_NAME_WORDS
 from tcai.chat.faq import LEXICON_FILE, load_lexicon, stem
-from tcai.chat.text import words
+from tcai.data import data_file
+from tcai.text.contacts import NOT_NAME_WORDS
+from tcai.text.normalise import words
 
-INTENTS_FILE = Path(__file__).resolve().parent.parent / "data" / "facts_intents.yaml"
+INTENTS_FILE = data_file("facts_intents.yaml")
 
 # Typo repair: shorter words are left alone (too many real words lie one edit apart).
 REPAIR_MIN_LENGTH = 5

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from tcai.bots.config import BotConfig
 from tcai.chat.faq import load_lexicon, stem
-from tcai.chat.text import words
+from tcai.text.normalise import words
 
 # Roots shorter than this keep their suffix (so "station" stays "station").
 _MIN_ROOT = 4

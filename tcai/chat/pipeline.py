@@ -31,15 +31,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from tcai.bots.config import BotConfig
-from tcai.bots.directory import BotDirectory, CachedBot
 from tcai.chat import spool
 from tcai.chat.automations import find_automation
 from tcai.chat.booking import BookingDecision, decide_booking
-from tcai.chat.contacts import Contacts, display_phone, extract_contacts
 from tcai.chat.crisis import CrisisDetector, CrisisMatch, crisis_response, is_spanish
+from tcai.chat.directory import BotDirectory, CachedBot
 from tcai.chat.facts import FactsAnswer, FactsBook
 from tcai.chat.llm import STREAM_CAP_S, ChunkSink, LlmFailure, complete
 from tcai.chat.prompt import build_system_prompt
+from tcai.chat.replies import is_paused, limit_text, paused_text, quick_replies
 from tcai.chat.rules import load_rules
 from tcai.chat.spool import SpoolEntry, default_spool
 from tcai.chat.store import (
@@ -50,12 +50,13 @@ from tcai.chat.store import (
     load_context,
     persist_turn,
 )
-from tcai.chat.text import contains_phrase
 from tcai.config import Settings
 from tcai.db.engine import session_scope
 from tcai.db.types import utcnow
 from tcai.errors import DatabaseUnavailable, InvalidMessage
-from tcai.redact import redact_cards
+from tcai.text.contacts import Contacts, display_phone, extract_contacts
+from tcai.text.normalise import contains_phrase
+from tcai.text.redact import redact_cards
 
 log = logging.getLogger("tcai.chat")
 
@@ -88,6 +89,9 @@ class ChatRequest:
     """Something that identifies the visitor's device (IP + user agent); stored hashed."""
     arrived: float | None = None
     """When the request arrived (`time.monotonic()`); the time budget counts from it."""
+    bot: CachedBot | None = None
+    """The bot, when the door already resolved it (the daemon does, to check the origin):
+    a message resolves its bot once."""
 
 
 @dataclass
@@ -182,9 +186,9 @@ class ChatEngine:
     ) -> tuple[CachedBot, TurnContext]:
         rules = load_rules()
         with session_scope(self.engine) as session:
-            cached = self.directory.get(request.client_id, request.bot_id, session)
-            live = cached.status == "active" and cached.workspace_status != "paused"
+            cached = request.bot or self.directory.get(request.client_id, request.bot_id, session)
             cap = rules.plans.get(cached.plan, (None, None))[0]
+            live = not is_paused(cached)
             ctx = load_context(session, cached, session_id, now, message_cap=cap, reserve=live)
             return cached, ctx
 
@@ -202,7 +206,7 @@ class ChatEngine:
                     return await asyncio.shield(work)
             except (DatabaseUnavailable, SQLAlchemyError, TimeoutError) as exc:
                 self._database_failed(f"chat for {request.client_id}/{request.bot_id}", exc)
-        return self.directory.last_known(request.client_id, request.bot_id), None
+        return request.bot or self.directory.last_known(request.client_id, request.bot_id), None
 
     def _database_failed(self, what: str, exc: BaseException) -> None:
         self._db_down_until = time.monotonic() + DB_RETRY_AFTER_S
@@ -337,13 +341,7 @@ class ChatEngine:
         config = bot.config if bot is not None else None
         # Database down: the bot as last seen; usage unknown, so no quota is enforced.
         turn = ctx or (context_for(cached) if cached is not None else None)
-        phone = display_phone(config.business.phone) if config is not None else None
-        reach = rules.say("reach_us", phone=phone)
-        quick = (
-            [{"id": q.id, "label": q.label, "prompt": q.prompt} for q in config.quick_replies]
-            if config is not None
-            else []
-        )
+        quick = quick_replies(config)
         contacts = extract_contacts(message)
         decision: BookingDecision | None = None
         failure: str | None = None
@@ -362,12 +360,12 @@ class ChatEngine:
                 rules.say("details_saved") if _has_contacts(contacts) else "",
             )
             source, status, http_status = "failsafe", "unavailable", 503
-        elif turn.bot_status != "active" or turn.workspace_status == "paused":
+        elif cached is not None and is_paused(cached):
             assert config is not None
-            text = _join(rules.say("paused", name=config.business.name), reach)
+            text = paused_text(config)
             source, status, http_status = "paused", "paused", 503
-        elif ctx is not None and _over_quota(rules, ctx):
-            text = _join(rules.say("limit"), reach or rules.say("contact_directly"))
+        elif ctx is not None and config is not None and _over_quota(rules, ctx):
+            text = limit_text(config)
             source, status, http_status = "limit", "limit_reached", 429
         else:
             assert bot is not None

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from tcai.bots.config import BotConfig
 from tcai.chat.booking import decide_booking
-from tcai.chat.contacts import display_phone
 from tcai.chat.rules import load_rules
+from tcai.text.contacts import display_phone
 
 FORMALITY = ((25, "casual and relaxed"), (50, "friendly but polished"), (75, "professional"))
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import yaml
 
-from tcai.chat.text import contains_phrase
+from tcai.data import data_file
+from tcai.text.normalise import contains_phrase
 
-RULES_FILE = Path(__file__).resolve().parent.parent / "data" / "chat_rules.yaml"
+RULES_FILE = data_file("chat_rules.yaml")
 
 
 @dataclass(frozen=True)

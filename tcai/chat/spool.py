@@ -36,7 +36,7 @@ class SpoolEntry:
     bot_id: str
     session_id: str
     contacts: dict[str, str | None]
-    """name, phone (E.164), email, consent: as `tcai.chat.contacts.Contacts` holds them."""
+    """name, phone (E.164), email, consent: as `tcai.text.contacts.Contacts` holds them."""
     message: str
     reply: str = ""
     source: str = "failsafe"

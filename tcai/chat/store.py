@@ -5,7 +5,7 @@ everything a turn needs in one transaction, `persist_turn` writes everything the
 produced in another — messages, conversation counters and flags, the lead (one per
 person per workspace, the unique indexes settle races), booking events, appointment
 requests, usage counters (atomic upserts) and outbox events (webhook rows here, owner
-e-mails through `tcai.outbox.enqueue_lead_notification`). When the database refuses a
+e-mails through `tcai.delivery.outbox.enqueue_lead_notification`). When the database refuses a
 turn, the engine writes it to the spool (`tcai.chat.spool`) instead.
 """
 
@@ -22,8 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from tcai.bots.directory import CachedBot
-from tcai.chat.contacts import Contacts
+from tcai.chat.directory import CachedBot
 from tcai.db.models import (
     LEAD_PRIORITIES,
     AppointmentRequest,
@@ -35,7 +34,8 @@ from tcai.db.models import (
     Usage,
 )
 from tcai.db.types import utcnow
-from tcai.outbox import enqueue_lead_notification
+from tcai.delivery.outbox import enqueue_lead_notification
+from tcai.text.contacts import Contacts
 
 HISTORY_MESSAGES = 10
 

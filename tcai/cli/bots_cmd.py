@@ -18,7 +18,7 @@ from tcai.db.engine import session_scope
 from tcai.errors import UsageError
 
 if TYPE_CHECKING:
-    from tcai.golive import GoLiveReport
+    from tcai.quality.golive import GoLiveReport
 
 app = typer.Typer(
     help="Bots: list, show, change settings, check go-live readiness.", no_args_is_help=True
@@ -141,7 +141,7 @@ def check(
 ) -> None:
     """Go-live readiness: blockers and warnings per bot, each with its fix; exit 1 on a
     blocker."""
-    from tcai.golive import run_golive
+    from tcai.quality.golive import run_golive
 
     if (bot_id is None) == (not all_):
         raise UsageError("name one bot, or give --all (not both)")

@@ -6,12 +6,12 @@ from typing import Annotated
 
 import typer
 
+from tcai.bots.provisioning import ClientRequest, create_client
 from tcai.bots.service import list_clients
 from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt
 from tcai.db.engine import session_scope
-from tcai.provisioning import ClientRequest, create_client
 
 app = typer.Typer(
     help="Clients (workspaces): provision from a template, list.", no_args_is_help=True

@@ -10,6 +10,9 @@ from typing import Annotated
 
 import typer
 
+from tcai.access.envfile import write_env_file
+from tcai.access.tokens import mint_preview_token, parse_duration
+from tcai.bots.demo import provision_demo
 from tcai.bots.service import get_bot, invalidate_caches, set_bot_status
 from tcai.cli import output
 from tcai.cli.context import state
@@ -17,12 +20,9 @@ from tcai.cli.options import JsonOpt
 from tcai.daemon.server import run_server
 from tcai.db.engine import session_scope
 from tcai.db.migrate import upgrade
-from tcai.demo import provision_demo
 from tcai.errors import TcaiError, UsageError
-from tcai.setup import write_env_file
 from tcai.templates.files import load_template_files
 from tcai.templates.store import seed_templates
-from tcai.tokens import mint_preview_token, parse_duration
 
 HostOpt = Annotated[str | None, typer.Option("--host", help="Default: HOST (127.0.0.1).")]
 PortOpt = Annotated[

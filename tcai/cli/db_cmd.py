@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from tcai.access.envfile import write_env_file
 from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt
 from tcai.db.engine import describe_url
 from tcai.db.migrate import get_status, upgrade
-from tcai.setup import write_env_file
 
 app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 

@@ -117,7 +117,7 @@ def check_command(
 ) -> None:
     """The pre-deployment checklist: configuration, migrations, templates, live bots'
     go-live, secrets, payments."""
-    from tcai.checklist import run_checklist
+    from tcai.quality.checklist import run_checklist
 
     if not path.exists():
         raise UsageError(f"--path: {path} does not exist")

@@ -16,7 +16,7 @@ def check(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """One real call to the configured LLM: its latency, or the exact failure; exit 1 on
     failure. Without OPENAI_API_KEY, says facts mode is in use (exit 0)."""
     from tcai.cli.context import state
-    from tcai.llm_probe import probe_llm
+    from tcai.quality.llm_probe import probe_llm
 
     probe = probe_llm(state(ctx).settings)
     if json_:

@@ -12,8 +12,8 @@ from tcai.cli.context import state
 from tcai.cli.options import JsonOpt
 from tcai.db.engine import session_scope
 from tcai.db.models import OUTBOX_STATUSES
+from tcai.delivery.outbox import OutboxWorker, deliver_due, get_outbox_item, list_outbox, retry_item
 from tcai.errors import UsageError
-from tcai.outbox import OutboxWorker, deliver_due, get_outbox_item, list_outbox, retry_item
 
 app = typer.Typer(
     help="Outbox: webhook and owner e-mail deliveries, their log and dead letters.",

@@ -9,18 +9,18 @@ from typing import Annotated
 
 import typer
 
+from tcai.access.rotation import write_atomically
 from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt
 from tcai.errors import UsageError
-from tcai.privacy import (
+from tcai.records.privacy import (
     ErasureReceipt,
     count_person,
     erase_person,
     export_person,
     parse_identifier,
 )
-from tcai.rotation import write_atomically
 
 app = typer.Typer(
     help="One person's data: export it, or erase it from every table.", no_args_is_help=True

@@ -9,15 +9,15 @@ from typing import Annotated
 
 import typer
 
+from tcai.access.users import change_password, create_user, list_users, set_disabled, unlock_user
 from tcai.audit import list_audit
 from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt
-from tcai.conversations import list_conversations, show_conversation
 from tcai.db.engine import session_scope
 from tcai.errors import UsageError
-from tcai.leads import get_workspace, list_leads, parse_since, recover_spool, to_csv
-from tcai.users import change_password, create_user, list_users, set_disabled, unlock_user
+from tcai.records.conversations import list_conversations, show_conversation
+from tcai.records.leads import get_workspace, list_leads, parse_since, to_csv
 
 leads_app = typer.Typer(help="Leads: list, export, recover the spool.", no_args_is_help=True)
 conversations_app = typer.Typer(help="Conversations and transcripts.", no_args_is_help=True)
@@ -115,6 +115,7 @@ def leads_recover(
 ) -> None:
     """Import leads the chat engine spooled when the database refused them (idempotent)."""
     cli = state(ctx)
+    from tcai.chat.recovery import recover_spool
     from tcai.chat.spool import default_spool
 
     path = spool or default_spool(cli.settings.log_dir)

@@ -7,7 +7,7 @@ import typer
 from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import DryRunOpt, JsonOpt
-from tcai.retention import DEFAULT_LOG_DAYS, purge
+from tcai.records.retention import DEFAULT_LOG_DAYS, purge
 
 app = typer.Typer(
     help="Retention: purge data past each client's retention days.", no_args_is_help=True

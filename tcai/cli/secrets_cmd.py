@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
+from tcai.access.rotation import plan_rotation, rotate
 from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import DryRunOpt, JsonOpt
-from tcai.rotation import plan_rotation, rotate
 
 app = typer.Typer(help="Secrets: rotation.", no_args_is_help=True)
 

@@ -8,14 +8,14 @@ from typing import Annotated
 
 import typer
 
-from tcai.checks import CheckReport
 from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import DryRunOpt, JsonOpt
 from tcai.db.engine import session_scope
 from tcai.errors import NotFound, UsageError
-from tcai.smoke import run_smoke
-from tcai.sweep import run_sweep
+from tcai.quality.checks import CheckReport
+from tcai.quality.smoke import run_smoke
+from tcai.quality.sweep import run_sweep
 from tcai.templates.describe import describe
 from tcai.templates.files import load_template_files
 from tcai.templates.schema import Template

@@ -16,7 +16,7 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy.engine import Engine
 
-from tcai.bots.directory import BotDirectory
+from tcai.chat.directory import BotDirectory
 from tcai.chat.llm import make_llm_client
 from tcai.chat.pipeline import ChatEngine, compile_bot
 from tcai.config import Settings
@@ -28,9 +28,9 @@ from tcai.daemon.middlewares import make_middlewares
 from tcai.daemon.probe import DatabaseProbe
 from tcai.daemon.ratelimit import RateLimits
 from tcai.db.engine import make_engine
+from tcai.delivery.outbox import OutboxWorker
 from tcai.logs import make_file_logger, remove_handlers, setup_logging
-from tcai.outbox import OutboxWorker
-from tcai.retention import purge_daily
+from tcai.records.retention import purge_daily
 
 MAX_BODY_BYTES = 16 * 1024
 

@@ -11,14 +11,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from aiohttp import web
-from sqlmodel import col, select
 
 from tcai import __version__
-from tcai.bots.directory import CachedBot
-from tcai.chat.contacts import display_phone
+from tcai.access.tokens import (
+    InvalidToken,
+    mint_widget_token,
+    token_target,
+    verify_preview_token,
+    verify_widget_token,
+)
+from tcai.bots.demo import list_demo_bots
+from tcai.chat.booking import record_click
+from tcai.chat.directory import CachedBot
 from tcai.chat.pipeline import ChatRequest
+from tcai.chat.replies import public_view
 from tcai.daemon.keys import CHAT, DEMO, ENGINE, LIMITS, METRICS, PROBE, SETTINGS
 from tcai.daemon.middlewares import (
     ARRIVED,
@@ -28,20 +35,12 @@ from tcai.daemon.middlewares import (
     error_response,
 )
 from tcai.daemon.origins import frame_ancestors, is_allowed, request_origin, self_origin
-from tcai.db.engine import session_scope
-from tcai.db.models import BookingEvent, Bot, Conversation, Lead, Workspace
 from tcai.errors import (
     InvalidMessage,
     NotFound,
     OriginNotAllowed,
     RateLimited,
     TcaiError,
-)
-from tcai.tokens import (
-    InvalidToken,
-    mint_widget_token,
-    verify_preview_token,
-    verify_widget_token,
 )
 
 STATIC = Path(__file__).parent / "static"
@@ -151,30 +150,9 @@ async def widget_config(request: web.Request) -> web.Response:
     else:
         origin = _check_origin(request, bot)
     token, expires = mint_widget_token(settings, client_id, bot_id, origin)
-    config = bot.config
-    paused = bot.status != "active" or bot.workspace_status == "paused"
     return web.json_response(
         {
-            "status": "paused" if paused else "active",
-            "client_id": client_id,
-            "bot_id": bot_id,
-            "name": config.business.name,
-            "welcome_message": config.welcome_message,
-            "primary_color": config.primary_color,
-            "position": config.widget.position,
-            "quick_replies": [
-                {"id": q.id, "label": q.label, "prompt": q.prompt} for q in config.quick_replies
-            ],
-            "booking_mode": config.template.booking.mode,
-            "phone": display_phone(config.business.phone),
-            "paused_message": (
-                f"We're taking a short break. Please call us at {config.business.phone}."
-                if paused and config.business.phone
-                else ("We're taking a short break and will be back soon." if paused else None)
-            ),
-            "disclaimer": config.template.booking.disclaimer.text
-            if config.template.booking.disclaimer and config.template.booking.disclaimer.enabled
-            else None,
+            **public_view(bot),
             "token": token,
             "token_expires_at": datetime.fromtimestamp(expires, UTC)
             .isoformat()
@@ -235,7 +213,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     if not isinstance(message, str) or (session_id is not None and not isinstance(session_id, str)):
         raise InvalidMessage('send {"message": "…", "session_id": "…"}')
     chat_request = ChatRequest(
-        client_id, bot_id, message, session_id or None, _visitor(request), request[ARRIVED]
+        client_id, bot_id, message, session_id or None, _visitor(request), request[ARRIVED], bot
     )
 
     if "text/event-stream" not in request.headers.get("Accept", ""):
@@ -310,40 +288,6 @@ def _count(request: web.Request, reply: Any) -> None:
         metrics.kill_switch.inc()
 
 
-def _record_click(engine: sa.Engine, bot_id: str, session_id: str | None, url: str) -> None:
-    from tcai.providers import classify_booking_url
-
-    verdict = classify_booking_url(url)
-    if not verdict.ok:
-        raise InvalidMessage("that is not a booking link tcai would send a visitor to")
-    with session_scope(engine) as session:
-        bot = session.exec(select(Bot).where(col(Bot.bot_id) == bot_id)).one()
-        conversation = None
-        if session_id:
-            conversation = session.exec(
-                select(Conversation).where(
-                    Conversation.bot_id == bot.id, Conversation.session_id == session_id
-                )
-            ).first()
-        lead_id = conversation.lead_id if conversation else None
-        session.add(
-            BookingEvent(
-                workspace_id=bot.workspace_id,
-                bot_id=bot.id or 0,
-                conversation_id=conversation.id if conversation else None,
-                lead_id=lead_id,
-                handling="external",
-                provider=verdict.provider,
-                url=url[:2000],
-            )
-        )
-        if lead_id is not None:
-            lead = session.get(Lead, lead_id)
-            if lead is not None and lead.booking_status == "none":
-                lead.booking_status = "redirected"
-                session.add(lead)
-
-
 async def booking_click(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     token = _bearer(request)
@@ -351,28 +295,15 @@ async def booking_click(request: web.Request) -> web.Response:
     url, session_id = body.get("url"), body.get("session_id")
     if not isinstance(url, str) or (session_id is not None and not isinstance(session_id, str)):
         raise InvalidMessage('send {"url": "https://…", "session_id": "…"}')
-    client_id, bot_id = _claims_target(settings, token)
+    client_id, bot_id = token_target(token)
     bot = await _bot(request, client_id, bot_id)
     _check_origin(request, bot)
     verify_widget_token(settings, token, client_id, bot_id)
     refusal = request.app[LIMITS].hit_chat(request.remote or "?", bot_id)
     if refusal:
         raise RateLimited(FRIENDLY_LIMIT, retry_after=refusal.retry_after)
-    await asyncio.to_thread(_record_click, request.app[ENGINE], bot_id, session_id, url)
+    await asyncio.to_thread(record_click, request.app[ENGINE], bot_id, session_id, url)
     return web.Response(status=204)
-
-
-def _claims_target(settings: Any, token: str) -> tuple[str, str]:
-    import jwt
-
-    try:
-        unverified = jwt.decode(token, options={"verify_signature": False})
-    except jwt.InvalidTokenError:
-        raise InvalidToken("the token is not valid") from None
-    client_id, bot_id = unverified.get("cid"), unverified.get("aud_bot")
-    if not isinstance(client_id, str) or not isinstance(bot_id, str):
-        raise InvalidToken("the token is not valid")
-    return client_id, bot_id
 
 
 # ---- widget assets, preview and demo pages ------------------------------------------------
@@ -450,21 +381,10 @@ async def preview_page(request: web.Request) -> web.Response:
     return _page(f"{bot.config.business.name} — assistant preview", body)
 
 
-def _demo_bots(engine: sa.Engine) -> list[tuple[str, str, str, str]]:
-    with session_scope(engine) as session:
-        rows = session.exec(
-            select(Workspace.slug, Bot.bot_id, Workspace.name, Bot.template_id)
-            .join(Bot, col(Bot.workspace_id) == col(Workspace.id))
-            .where(Workspace.status == "demo")
-            .order_by(col(Workspace.slug))
-        ).all()
-    return [(r[0], r[1], r[2], r[3]) for r in rows]
-
-
 async def demo_index(request: web.Request) -> web.Response:
     if not request.app[DEMO]:
         raise NotFound("There is nothing at this address.")
-    bots = await asyncio.to_thread(_demo_bots, request.app[ENGINE])
+    bots = await asyncio.to_thread(list_demo_bots, request.app[ENGINE])
     items = "".join(
         f'<li><a href="/demo/{html.escape(slug)}">{html.escape(name)}</a> '
         f"<small>{html.escape(tid)}</small></li>"
@@ -481,7 +401,7 @@ async def demo_page(request: web.Request) -> web.Response:
     if not request.app[DEMO]:
         raise NotFound("There is nothing at this address.")
     slug = request.match_info["client_id"]
-    bots = {b[0]: b for b in await asyncio.to_thread(_demo_bots, request.app[ENGINE])}
+    bots = {b[0]: b for b in await asyncio.to_thread(list_demo_bots, request.app[ENGINE])}
     if slug not in bots:
         raise NotFound("There is no demo business with that name.")
     _slug, bot_id, name, tid = bots[slug]

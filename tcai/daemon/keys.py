@@ -6,7 +6,7 @@ from aiohttp import web
 from openai import AsyncOpenAI
 from sqlalchemy.engine import Engine
 
-from tcai.bots.directory import BotDirectory
+from tcai.chat.directory import BotDirectory
 from tcai.chat.pipeline import ChatEngine
 from tcai.config import Settings
 from tcai.daemon.metrics import Metrics

@@ -14,7 +14,8 @@ import logging
 import psycopg
 from sqlalchemy.engine import Engine
 
-from tcai.bots.directory import NOTIFY_CHANNEL, BotDirectory
+from tcai.bots.signal import NOTIFY_CHANNEL
+from tcai.chat.directory import BotDirectory
 
 log = logging.getLogger("tcai.daemon.listener")
 

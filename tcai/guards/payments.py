@@ -46,6 +46,7 @@ from typing import Any
 
 import yaml
 
+from tcai.data import data_file
 from tcai.guards.common import (
     BINARY_SNIFF_BYTES,
     Finding,
@@ -55,7 +56,7 @@ from tcai.guards.common import (
     iter_files,
 )
 
-RULES_FILE = Path(__file__).resolve().parent.parent / "data" / "payment_rules.yaml"
+RULES_FILE = data_file("payment_rules.yaml")
 MAX_FILE_BYTES = 32 * 1024 * 1024
 
 KINDS = frozenset(

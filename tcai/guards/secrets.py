@@ -34,10 +34,11 @@ from typing import Any
 
 import yaml
 
+from tcai.data import data_file
 from tcai.errors import UsageError
 from tcai.guards.common import Finding, GuardReport, display_path, is_binary, iter_files
 
-RULES_FILE = Path(__file__).resolve().parent.parent / "data" / "secret_rules.yaml"
+RULES_FILE = data_file("secret_rules.yaml")
 MAX_SCAN_BYTES = 5 * 1024 * 1024
 ALLOW_MARKER = b"tcai: allow-secret"
 _COMMENT_STARTS = (b"#", b"//", b"/*", b"*", b"--", b";", b"<!--", b"%", b"{#", b"rem ")

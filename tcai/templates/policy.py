@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import yaml
 
-POLICY_FILE = Path(__file__).resolve().parent.parent / "data" / "template_policy.yaml"
+from tcai.data import data_file
+
+POLICY_FILE = data_file("template_policy.yaml")
 
 
 @dataclass(frozen=True)

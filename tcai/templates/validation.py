@@ -16,9 +16,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tcai.providers import classify_booking_url, load_registry
 from tcai.templates.files import content_hash, schema_problems
 from tcai.templates.policy import TemplatePolicy, load_policy
+from tcai.templates.providers import classify_booking_url, load_registry
 from tcai.templates.schema import Template
 
 Severity = Literal["error", "warning"]

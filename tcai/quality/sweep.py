@@ -18,9 +18,9 @@ from tcai.bots.config import BookingSettings, BotConfig, BusinessFacts
 from tcai.chat.booking import decide_booking
 from tcai.chat.crisis import CrisisDetector
 from tcai.chat.prompt import build_system_prompt
-from tcai.checks import CheckReport
-from tcai.providers import classify_booking_url, load_registry
+from tcai.quality.checks import CheckReport
 from tcai.templates.policy import load_policy
+from tcai.templates.providers import classify_booking_url, load_registry
 from tcai.templates.schema import Template
 from tcai.templates.validation import check_template
 

@@ -8,7 +8,7 @@ while anything travels over the network:
 1. claim: one short transaction selects due rows (`FOR UPDATE SKIP LOCKED` on
    PostgreSQL; on SQLite the transaction already holds the single writer lock) and
    leases them by moving `next_attempt_at` `LEASE` ahead;
-2. deliver: webhooks POSTed through the SSRF guard of `tcai.webhooks`, signed with the
+2. deliver: webhooks POSTed through the SSRF guard of `tcai.delivery.webhooks`, signed with the
    bot's current `webhook_secret` (read from its config now, never stored in the row);
    e-mails over SMTP with smtplib in a thread;
 3. record: one short transaction writes an `OutboxAttempt` per attempt and marks each
@@ -50,15 +50,15 @@ from tcai.config import Settings
 from tcai.db.engine import session_scope
 from tcai.db.models import OUTBOX_STATUSES, Bot, Outbox, OutboxAttempt, SystemLog
 from tcai.db.types import utcnow
-from tcai.errors import Conflict, DatabaseUnavailable, NotFound, UsageError
-from tcai.webhooks import (
+from tcai.delivery.webhooks import (
     WEBHOOK_TIMEOUT_S,
     TargetRefused,
     post_webhook,
     webhook_headers,
 )
+from tcai.errors import Conflict, DatabaseUnavailable, NotFound, UsageError
 
-log = logging.getLogger("tcai.outbox")
+log = logging.getLogger("tcai.delivery.outbox")
 
 LEASE = timedelta(minutes=2)
 BACKOFF_BASE_S = 30.0

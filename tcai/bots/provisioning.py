@@ -20,13 +20,13 @@ from sqlmodel import Session, col, select
 
 from tcai.audit import record_audit
 from tcai.bots.config import BookingSettings, BotConfig, BusinessFacts, check_timezone
-from tcai.chat.contacts import normalise_email, normalise_phone
 from tcai.config import parse_origin
 from tcai.db.engine import session_scope
 from tcai.db.models import WORKSPACE_PLANS, Bot, Workspace
 from tcai.errors import Conflict, InvalidInput
-from tcai.providers import classify_booking_url, load_registry
+from tcai.templates.providers import classify_booking_url, load_registry
 from tcai.templates.store import get_active_template
+from tcai.text.contacts import normalise_email, normalise_phone
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
 BOT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{1,79}$")

@@ -6,7 +6,7 @@ runs before a visitor's text reaches the LLM, the database or a log, and `redact
 which additionally hides e-mail addresses and phone numbers for logs.
 
 Deliberately not here: deciding which contact details a visitor *gave* (that is
-`tcai.chat.contacts`, which validates and normalises them). Log redaction is broad on
+`tcai.text.contacts`, which validates and normalises them). Log redaction is broad on
 purpose: anything phonenumbers considers a possible phone number is hidden, valid or not.
 
 Every pattern here is linear: digit groups are separated by a mandatory single separator

@@ -143,3 +143,16 @@ def mint_preview_token(
 def verify_preview_token(settings: Settings, token: str) -> PreviewClaims:
     claims = _decode(settings, token, "preview")
     return PreviewClaims(str(claims.get("cid")), str(claims.get("aud_bot")), int(claims["exp"]))
+
+
+def token_target(token: str) -> tuple[str, str]:
+    """The (client, bot) a widget token names, read before its signature is checked so
+    the right bot's rules can be looked up; `verify_widget_token` then checks it."""
+    try:
+        unverified = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        raise InvalidToken("the token is not valid") from None
+    client_id, bot_id = unverified.get("cid"), unverified.get("aud_bot")
+    if not isinstance(client_id, str) or not isinstance(bot_id, str):
+        raise InvalidToken("the token is not valid")
+    return client_id, bot_id

@@ -57,7 +57,6 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, SQLModel, col, select
 
 from tcai.audit import record_audit
-from tcai.chat.contacts import normalise_email, normalise_phone
 from tcai.db.engine import session_scope
 from tcai.db.models import (
     AppointmentRequest,
@@ -74,7 +73,8 @@ from tcai.db.models import (
 )
 from tcai.db.types import utcnow
 from tcai.errors import InvalidInput, NotFound, UsageError
-from tcai.safe_mode import ensure_not_demo
+from tcai.records.safe_mode import ensure_not_demo
+from tcai.text.contacts import normalise_email, normalise_phone
 
 ERASED = "[erased]"
 ERASED_PAYLOAD: dict[str, Any] = {"erased": True}

@@ -18,13 +18,12 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import idna
-import yaml
 
-DATA_DIR = Path(__file__).parent / "data"
+from tcai.data import load_yaml
+
 MAX_URL_CHARS = 2000
 # Alphabets whose letters pass for Latin ones; a label mixing two of them is a classic
 # homograph (browsers show such hosts as punycode for the same reason).
@@ -82,7 +81,7 @@ def host_on_domain(host: str, domain: str) -> bool:
 
 @cache
 def load_registry() -> ProviderRegistry:
-    raw = yaml.safe_load((DATA_DIR / "providers.yaml").read_text(encoding="utf-8"))
+    raw = load_yaml("providers.yaml")
     return ProviderRegistry(
         providers=tuple(
             Provider(name=p["name"], hosts=tuple(h.lower() for h in p.get("hosts", [])))

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from tcai.db.engine import session_scope
 from tcai.db.models import Bot, Conversation, Lead, Message
 from tcai.errors import NotFound
-from tcai.leads import get_workspace
+from tcai.records.leads import get_workspace
 
 
 def list_conversations(

@@ -8,20 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import yaml
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from tcai.bots.provisioning import ClientRequest, create_client
 from tcai.bots.service import change_bot
+from tcai.data import data_file
 from tcai.db.engine import session_scope
-from tcai.db.models import Workspace
-from tcai.provisioning import ClientRequest, create_client
+from tcai.db.models import Bot, Workspace
 from tcai.templates.store import stored_templates
 
-DEMO_FILE = Path(__file__).parent / "data" / "demo_businesses.yaml"
+DEMO_FILE = data_file("demo_businesses.yaml")
 
 
 @cache
@@ -87,3 +87,15 @@ def provision_demo(engine: Engine, origins: list[str]) -> list[DemoClient]:
         )
         made.append(DemoClient(slug, result.bot_id, facts["name"], True))
     return made
+
+
+def list_demo_bots(engine: Engine) -> list[tuple[str, str, str, str]]:
+    """(slug, bot id, business name, template id) of every demo workspace, by slug."""
+    with session_scope(engine) as session:
+        rows = session.exec(
+            select(Workspace.slug, Bot.bot_id, Workspace.name, Bot.template_id)
+            .join(Bot, col(Bot.workspace_id) == col(Workspace.id))
+            .where(Workspace.status == "demo")
+            .order_by(col(Workspace.slug))
+        ).all()
+    return [(r[0], r[1], r[2], r[3]) for r in rows]

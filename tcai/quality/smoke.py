@@ -21,16 +21,16 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from tcai.bots.config import BotConfig
+from tcai.bots.provisioning import ClientRequest, create_client, delete_workspace
 from tcai.bots.service import change_bot
 from tcai.chat.pipeline import ChatEngine, ChatReply, ChatRequest
 from tcai.chat.prompt import build_system_prompt
-from tcai.chat.stub_llm import StubLLM
-from tcai.checks import CheckReport
 from tcai.config import Settings
 from tcai.db.engine import session_scope
 from tcai.db.models import Bot, Lead, Workspace
-from tcai.providers import load_registry
-from tcai.provisioning import ClientRequest, create_client, delete_workspace
+from tcai.quality.checks import CheckReport
+from tcai.quality.stub_llm import StubLLM
+from tcai.templates.providers import load_registry
 from tcai.templates.schema import Template
 from tcai.templates.store import stored_templates
 

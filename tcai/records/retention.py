@@ -27,7 +27,7 @@ one `retention.purge` audit entry with the counts.
 
 `purge_daily` is the daemon's loop around `purge`; the daemon owns starting and stopping it.
 
-Deliberately not here: one person's erasure (`tcai.privacy`), operator sessions and
+Deliberately not here: one person's erasure (`tcai.records.privacy`), operator sessions and
 lockouts (the authentication code expires those), and usage counters (kept for billing).
 """
 
@@ -62,7 +62,7 @@ from tcai.db.models import (
 )
 from tcai.db.types import utcnow
 from tcai.logs import log_event
-from tcai.safe_mode import is_protected
+from tcai.records.safe_mode import is_protected
 
 DEFAULT_BATCH_SIZE = 500
 # Rows of no workspace follow the default a new workspace gets (SPEC §3: logs 90 days).

@@ -1,7 +1,7 @@
 """`tcai check`: the pre-deployment checklist, every gate run, none short-circuiting.
 
 Gates: configuration, migrations current, templates valid, every live bot's go-live
-check (`tcai.golive`), secrets scan clean, payment guard clean. Each row says PASS, FAIL
+check (`tcai.quality.golive`), secrets scan clean, payment guard clean. Each row says PASS, FAIL
 or WARN, how long it took, what it found and the command that shows the details. A WARN
 never counts as passed: the counts are passed / warnings / failed. A broken gate (an
 exception) is a FAIL row, never an abort: the operator always sees the whole table.
@@ -139,7 +139,7 @@ def run_checklist(env_file: Path, scan_root: Path) -> Checklist:
         return "PASS", f"{total}/{total} valid"
 
     def golive() -> tuple[Status, str]:
-        from tcai.golive import run_golive
+        from tcai.quality.golive import run_golive
 
         if not settings_box:
             return "FAIL", "skipped: the configuration is invalid"

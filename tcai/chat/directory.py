@@ -27,15 +27,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from tcai.bots.config import BotConfig
+from tcai.bots.signal import BOTS_SIGNAL, FLUSH_ALL
 from tcai.db.engine import session_scope
 from tcai.db.models import Bot, CacheSignal, Workspace
 from tcai.errors import BotUnavailable, Forbidden, NotFound
 
 log = logging.getLogger("tcai.bots")
-
-NOTIFY_CHANNEL = "tcai_bots"
-BOTS_SIGNAL = "bots"
-FLUSH_ALL = "*"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ visitor's own sentence granting permission to call or text. `normalise_phone` an
 `normalise_email` are also the validators for operator input, so both doors agree.
 
 Deliberately not here: storing or merging leads, and redaction. Card numbers are redacted
-first (`tcai.redact`), so nothing extracted here can carry one.
+first (`tcai.text.redact`), so nothing extracted here can carry one.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from tcai.chat.text import contains_phrase, normalise, words
-from tcai.redact import EMAIL_CANDIDATE, is_card_like, redact_cards
+from tcai.text.normalise import contains_phrase, normalise, words
+from tcai.text.redact import EMAIL_CANDIDATE, is_card_like, redact_cards
 
 CONSENT_MAX_CHARS = 300
 NAME_MAX_WORDS = 3

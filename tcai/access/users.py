@@ -11,7 +11,6 @@ disabling an account ends its sessions.
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from tcai.audit import record_audit
-from tcai.chat.contacts import normalise_email
+from tcai.data import data_file
 from tcai.db.engine import session_scope
 from tcai.db.models import (
     GLOBAL_ROLES,
@@ -34,10 +33,11 @@ from tcai.db.models import (
 )
 from tcai.db.types import utcnow
 from tcai.errors import Conflict, InvalidInput, NotFound
+from tcai.text.contacts import normalise_email
 
 MIN_PASSWORD = 12
 MAX_PASSWORD = 128
-COMMON_FILE = Path(__file__).parent / "data" / "common_passwords.txt"
+COMMON_FILE = data_file("common_passwords.txt")
 
 
 @cache

@@ -5,7 +5,7 @@ The call goes through the chat engine's own client and budget (`tcai.chat.llm`:
 calls can pass too. A failure is named exactly (timeout, connection refused, unknown
 host, HTTP 401 / 403 / 404 / 429 / 5xx, an answer that is not a chat completion) in one
 line that says what to fix. The API key never appears in a result; a base URL is shown
-without user name, password or query. The go-live check (`tcai.golive`) reuses this.
+without user name, password or query. The go-live check (`tcai.quality.golive`) reuses this.
 """
 
 from __future__ import annotations

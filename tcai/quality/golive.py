@@ -11,10 +11,10 @@ notifications, a template snapshot behind the stored template, a small plan, a q
 nearly spent, a bot that is not live.
 
 Which verticals are walk-in or sensitive is data (`tcai/data/template_policy.yaml`); the
-link rules are `tcai.providers`'; the hours answer is `tcai.chat.facts.FactsBook`'s own.
+link rules are `tcai.templates.providers`'; the hours answer is `tcai.chat.facts.FactsBook`'s own.
 `assess_bot` is pure (a config plus what the database says about the bot); `run_golive`
 reads the database once and runs the LLM probe at most once for every bot it checks.
-The pre-deployment checklist (`tcai.checklist`) runs it on every live bot.
+The pre-deployment checklist (`tcai.quality.checklist`) runs it on every live bot.
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ from zoneinfo import ZoneInfo
 
 from tcai.bots.config import WEEKDAYS, BotConfig, parse_span
 from tcai.bots.links import booking_links
-from tcai.providers import load_registry
 from tcai.templates.policy import load_policy
+from tcai.templates.providers import load_registry
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from tcai.config import Settings
-    from tcai.llm_probe import LlmProbe
+    from tcai.quality.llm_probe import LlmProbe
 
 HOURS_QUESTION = "What are your hours?"
 QUOTA_WARN_SHARE = 0.8
@@ -713,7 +713,7 @@ def run_golive(
         records = [(record, document) for record, document in records if record.live]
     llm = None
     if records and settings.openai_api_key is not None:
-        from tcai.llm_probe import probe_llm
+        from tcai.quality.llm_probe import probe_llm
 
         llm = probe_llm(settings)
     platform = Platform(

@@ -24,15 +24,15 @@ from typing import Any
 import yaml
 
 from tcai.bots.config import BotConfig
+from tcai.bots.provisioning import ClientRequest, build_bot_config
 from tcai.bots.service import apply_assignments
 from tcai.chat.booking import decide_booking
-from tcai.chat.contacts import extract_contacts
 from tcai.chat.facts import FactsAnswer, FactsBook
 from tcai.chat.rules import load_rules
-from tcai.chat.text import contains_phrase, fold_accents
-from tcai.provisioning import ClientRequest, build_bot_config
 from tcai.templates.files import load_template_files
 from tcai.templates.schema import Template
+from tcai.text.contacts import extract_contacts
+from tcai.text.normalise import contains_phrase, fold_accents
 
 # Alternatives for one expectation: the reply must contain at least one of them.
 Expectation = tuple[str, ...]

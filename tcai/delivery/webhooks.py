@@ -4,7 +4,7 @@ This module owns how a webhook leaves tcai: the `X-TCAI-Signature` format of SPE
 (`sign` / `verify`), the refusal of targets a webhook must never reach (`check_target`),
 and `post_webhook`, which connects only to the address `check_target` vetted, never
 follows a redirect and gives up after 10 s. It does not decide when to deliver or what
-a failure means for the item: that is `tcai.outbox`.
+a failure means for the item: that is `tcai.delivery.outbox`.
 
 Signature test vector (receivers can check their own `verify` against it)::
 
