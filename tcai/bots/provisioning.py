@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import select
 
 from tcai.audit import record_audit
 from tcai.bots.config import BookingSettings, BotConfig, BusinessFacts, check_timezone
@@ -193,32 +192,3 @@ def create_client(engine: Engine, request: ClientRequest, *, actor: str = "cli")
             after={"slug": request.slug, "template_id": template.id, "plan": request.plan},
         )
         return Provisioned(request.slug, bot_id, template.id)
-
-
-def delete_workspace(session: Session, workspace_id: int) -> None:
-    """Remove a workspace and everything that belongs to it (throw-away smoke clients)."""
-    from tcai.db import models as m
-
-    bot_ids = select(m.Bot.id).where(m.Bot.workspace_id == workspace_id)
-    conv_ids = select(m.Conversation.id).where(m.Conversation.workspace_id == workspace_id)
-    outbox_ids = select(m.Outbox.id).where(m.Outbox.workspace_id == workspace_id)
-    statements = [
-        sa.delete(m.OutboxAttempt).where(m.OutboxAttempt.outbox_id.in_(outbox_ids)),  # type: ignore[attr-defined]
-        sa.delete(m.Outbox).where(m.Outbox.workspace_id == workspace_id),  # type: ignore[arg-type]
-        sa.delete(m.BookingEvent).where(m.BookingEvent.workspace_id == workspace_id),  # type: ignore[arg-type]
-        sa.delete(m.AppointmentRequest).where(m.AppointmentRequest.workspace_id == workspace_id),  # type: ignore[arg-type]
-        sa.update(m.Conversation)
-        .where(col(m.Conversation.workspace_id) == workspace_id)
-        .values(lead_id=None),
-        sa.delete(m.Message).where(m.Message.conversation_id.in_(conv_ids)),  # type: ignore[attr-defined]
-        sa.delete(m.Lead).where(m.Lead.workspace_id == workspace_id),  # type: ignore[arg-type]
-        sa.delete(m.Conversation).where(m.Conversation.workspace_id == workspace_id),  # type: ignore[arg-type]
-        sa.delete(m.Usage).where(m.Usage.workspace_id == workspace_id),  # type: ignore[arg-type]
-        sa.delete(m.AuditLog).where(m.AuditLog.workspace_id == workspace_id),  # type: ignore[arg-type]
-        sa.delete(m.SystemLog).where(m.SystemLog.workspace_id == workspace_id),  # type: ignore[arg-type]
-        sa.delete(m.Membership).where(m.Membership.workspace_id == workspace_id),  # type: ignore[arg-type]
-        sa.delete(m.Bot).where(m.Bot.id.in_(bot_ids)),  # type: ignore[union-attr]
-        sa.delete(m.Workspace).where(m.Workspace.id == workspace_id),  # type: ignore[arg-type]
-    ]
-    for statement in statements:
-        session.execute(statement)

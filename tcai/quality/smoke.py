@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from tcai.bots.config import BotConfig
-from tcai.bots.provisioning import ClientRequest, create_client, delete_workspace
+from tcai.bots.provisioning import ClientRequest, create_client
 from tcai.bots.service import change_bot
 from tcai.chat.pipeline import ChatEngine, ChatReply, ChatRequest
 from tcai.chat.prompt import build_system_prompt
@@ -30,6 +30,7 @@ from tcai.db.engine import session_scope
 from tcai.db.models import Bot, Lead, Workspace
 from tcai.quality.checks import CheckReport
 from tcai.quality.stub_llm import StubLLM
+from tcai.records.tables import delete_workspace
 from tcai.templates.providers import load_registry
 from tcai.templates.schema import Template
 from tcai.templates.store import stored_templates

@@ -74,22 +74,12 @@ from tcai.db.models import (
 from tcai.db.types import utcnow
 from tcai.errors import InvalidInput, NotFound, UsageError
 from tcai.records.safe_mode import ensure_not_demo
+from tcai.records.tables import table_names
 from tcai.text.contacts import normalise_email, normalise_phone
 
 ERASED = "[erased]"
 ERASED_PAYLOAD: dict[str, Any] = {"erased": True}
-TABLES = (
-    "lead",
-    "conversation",
-    "message",
-    "booking_event",
-    "appointment_request",
-    "outbox",
-    "outbox_attempt",
-    "audit_log",
-    "system_log",
-    "login_attempt",
-)
+TABLES = table_names(personal=True)
 DELETED_TABLES = (
     "message",
     "conversation",

@@ -63,22 +63,12 @@ from tcai.db.models import (
 from tcai.db.types import utcnow
 from tcai.logs import log_event
 from tcai.records.safe_mode import is_protected
+from tcai.records.tables import table_names
 
 DEFAULT_BATCH_SIZE = 500
 # Rows of no workspace follow the default a new workspace gets (SPEC §3: logs 90 days).
 DEFAULT_LOG_DAYS: int = Workspace.model_fields["retention_log_days"].default
-TABLES = (
-    "message",
-    "conversation",
-    "booking_event",
-    "appointment_request",
-    "lead",
-    "system_log",
-    "audit_log",
-    "outbox",
-    "outbox_attempt",
-    "login_attempt",
-)
+TABLES = table_names(purged=True)
 FINISHED_OUTBOX = ("delivered", "dead")
 FIRST_RUN_DELAY_S = 60.0
 RUN_INTERVAL_S = 24 * 3600.0
