@@ -4,14 +4,13 @@ Neither runs while the LLM is thinking (SPEC §6, LIBRARIES §0.3): `load_contex
 everything a turn needs in one transaction, `persist_turn` writes everything the turn
 produced in another — messages, conversation counters and flags, the lead (one per
 person per workspace, the unique indexes settle races), booking events, appointment
-requests, usage counters (atomic upserts) and outbox events (webhook rows here, owner
-e-mails through `tcai.delivery.outbox.enqueue_lead_notification`). When the database refuses a
+requests, usage counters (atomic upserts) and outbox events (webhook rows and owner
+e-mails, both through `tcai.delivery.outbox.enqueue`). When the database refuses a
 turn, the engine writes it to the spool (`tcai.chat.spool`) instead.
 """
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,11 +29,10 @@ from tcai.db.models import (
     Conversation,
     Lead,
     Message,
-    Outbox,
     Usage,
 )
 from tcai.db.types import utcnow
-from tcai.delivery.outbox import enqueue_lead_notification
+from tcai.delivery.outbox import EventSource, enqueue
 from tcai.text.contacts import Contacts
 
 HISTORY_MESSAGES = 10
@@ -321,45 +319,21 @@ def _event(
 ) -> int:
     """Queue `event_type` for the bot's webhook and, for a new lead, an e-mail per owner
     address (`record.notify_emails` is empty when SMTP is not configured)."""
-    queued = 0
-    if event_type == "lead.created" and record.notify_emails:
-        queued += len(
-            enqueue_lead_notification(
-                session,
-                workspace_id=ctx.workspace_id,
-                bot_pk=ctx.bot_pk,
-                client_id=ctx.client_id,
-                bot_id=ctx.bot_id,
-                business_name=record.business_name,
-                recipients=record.notify_emails,
-                lead=data,
-                now=record.now,
-            )
-        )
-    if not record.webhook_url:
-        return queued
-    event_id = uuid.uuid4().hex
-    session.add(
-        Outbox(
-            event_id=event_id,
-            workspace_id=ctx.workspace_id,
-            bot_id=ctx.bot_pk,
-            event_type=event_type,
-            channel="webhook",
-            target=record.webhook_url,
-            payload={
-                "id": event_id,
-                "type": event_type,
-                "created_at": record.now.isoformat(),
-                "client_id": ctx.client_id,
-                "bot_id": ctx.bot_id,
-                "data": data,
-            },
-            next_attempt_at=record.now,
-            created_at=record.now,
+    source = EventSource(
+        ctx.workspace_id, ctx.bot_pk, ctx.client_id, ctx.bot_id, record.business_name
+    )
+    emails = record.notify_emails if event_type == "lead.created" else ()
+    return len(
+        enqueue(
+            session,
+            source,
+            event_type,
+            data,
+            now=record.now,
+            webhook_url=record.webhook_url,
+            emails=emails,
         )
     )
-    return queued + 1
 
 
 def _lead_data(lead: Lead) -> dict[str, Any]:

@@ -92,42 +92,58 @@ def backoff_delay(failures: int, rng: random.Random | None = None) -> timedelta:
 # ---- enqueueing ------------------------------------------------------------------------
 
 
-def enqueue_lead_notification(
-    session: Session,
-    *,
-    workspace_id: int,
-    bot_pk: int,
-    client_id: str,
-    bot_id: str,
-    business_name: str | None,
-    recipients: Sequence[str],
-    lead: dict[str, Any],
-    now: datetime,
-) -> list[str]:
-    """Add one `channel="email"` row per owner address to the caller's transaction.
+@dataclass(frozen=True)
+class EventSource:
+    """Whose event it is: the workspace and bot it belongs to, as the payload names them."""
 
-    The caller decides whether SMTP is configured (no rows are written when it is not).
-    Returns the event ids."""
+    workspace_id: int
+    bot_pk: int
+    client_id: str
+    bot_id: str
+    business_name: str | None = None
+
+
+def enqueue(
+    session: Session,
+    source: EventSource,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    now: datetime,
+    webhook_url: str | None = None,
+    emails: Sequence[str] = (),
+) -> list[str]:
+    """Queue one event for delivery, in the caller's transaction: a `webhook` row for the
+    bot's webhook (when it has one) and an `email` row per owner address (the caller
+    passes none when SMTP is not configured, or for events owners are not e-mailed
+    about). Every delivery of tcai goes through here. Returns the new event ids."""
+    targets = [("webhook", webhook_url)] if webhook_url else []
+    targets += [
+        ("email", address)
+        for address in dict.fromkeys(a.strip() for a in emails if a and a.strip())
+    ]
     event_ids: list[str] = []
-    for address in dict.fromkeys(a.strip() for a in recipients if a and a.strip()):
+    for channel, target in targets:
         event_id = uuid.uuid4().hex
+        payload: dict[str, Any] = {
+            "id": event_id,
+            "type": event_type,
+            "created_at": now.isoformat(),
+            "client_id": source.client_id,
+            "bot_id": source.bot_id,
+            "data": data,
+        }
+        if channel == "email":
+            payload["business_name"] = source.business_name
         session.add(
             Outbox(
                 event_id=event_id,
-                workspace_id=workspace_id,
-                bot_id=bot_pk,
-                event_type="lead.created",
-                channel="email",
-                target=address,
-                payload={
-                    "id": event_id,
-                    "type": "lead.created",
-                    "created_at": now.isoformat(),
-                    "client_id": client_id,
-                    "bot_id": bot_id,
-                    "business_name": business_name,
-                    "data": lead,
-                },
+                workspace_id=source.workspace_id,
+                bot_id=source.bot_pk,
+                event_type=event_type,
+                channel=channel,
+                target=target,
+                payload=payload,
                 next_attempt_at=now,
                 created_at=now,
             )
