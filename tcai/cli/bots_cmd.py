@@ -35,25 +35,19 @@ def list_(
     """List bots."""
     with session_scope(state(ctx).migrated_engine()) as session:
         items = list_bots(session, client)
-    if json_:
-        output.emit_json(items)
-    elif not items:
-        output.info("no bots yet; create one with `tcai clients create`")
-    else:
-        output.table(
-            ["bot_id", "client_id", "name", "status", "template_id", "version"],
-            [
-                (
-                    i["bot_id"],
-                    i["client_id"],
-                    i["name"],
-                    i["status"],
-                    i["template_id"],
-                    i["config_version"],
-                )
-                for i in items
-            ],
-        )
+    output.listing(
+        items,
+        [
+            ("bot_id", "bot_id"),
+            ("client_id", "client_id"),
+            ("name", "name"),
+            ("status", "status"),
+            ("template_id", "template_id"),
+            ("version", "config_version"),
+        ],
+        json_=json_,
+        empty="no bots yet; create one with `tcai clients create`",
+    )
 
 
 @app.command("show")

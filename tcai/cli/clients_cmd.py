@@ -75,12 +75,15 @@ def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """List clients (workspaces)."""
     with session_scope(state(ctx).migrated_engine()) as session:
         items = list_clients(session)
-    if json_:
-        output.emit_json(items)
-    elif not items:
-        output.info("no clients yet; create one with `tcai clients create`")
-    else:
-        output.table(
-            ["client_id", "name", "plan", "status", "bots"],
-            [(i["client_id"], i["name"], i["plan"], i["status"], i["bots"]) for i in items],
-        )
+    output.listing(
+        items,
+        [
+            ("client_id", "client_id"),
+            ("name", "name"),
+            ("plan", "plan"),
+            ("status", "status"),
+            ("bots", "bots"),
+        ],
+        json_=json_,
+        empty="no clients yet; create one with `tcai clients create`",
+    )

@@ -18,11 +18,13 @@ from typer.core import TyperGroup
 
 from tcai import __version__
 from tcai.cli import output
+from tcai.cli.audit_cmd import audit_app
 from tcai.cli.bots_cmd import app as bots_app
 from tcai.cli.chat_cmd import chat_command
 from tcai.cli.clients_cmd import app as clients_app
 from tcai.cli.config_cmd import app as config_app
 from tcai.cli.context import state
+from tcai.cli.conversations_cmd import conversations_app
 from tcai.cli.daemon_cmd import (
     bot_app,
     cache_app,
@@ -35,13 +37,14 @@ from tcai.cli.daemon_cmd import (
 from tcai.cli.db_cmd import app as db_app
 from tcai.cli.db_cmd import init_command
 from tcai.cli.guards_cmd import check_command, guard_app, scan_app
+from tcai.cli.leads_cmd import leads_app
 from tcai.cli.llm_cmd import app as llm_app
 from tcai.cli.outbox_cmd import app as outbox_app
 from tcai.cli.privacy_cmd import app as privacy_app
-from tcai.cli.records_cmd import audit_app, conversations_app, leads_app, users_app
 from tcai.cli.retention_cmd import app as retention_app
 from tcai.cli.secrets_cmd import app as secrets_app
 from tcai.cli.templates_cmd import app as templates_app
+from tcai.cli.users_cmd import users_app
 from tcai.errors import TcaiError
 
 

@@ -67,27 +67,21 @@ def list_(
         raise UsageError(f"--status must be one of {', '.join(OUTBOX_STATUSES)}")
     with session_scope(state(ctx).migrated_engine()) as session:
         items = list_outbox(session, status.strip().lower() if status else None, limit)
-    if json_:
-        output.emit_json(items)
-    elif not items:
-        output.info("the outbox is empty" + (f" (status {status})" if status else ""))
-    else:
-        output.table(
-            ["id", "event", "channel", "target", "status", "attempts", "when (UTC)", "error"],
-            [
-                (
-                    i["id"],
-                    i["event_type"],
-                    i["channel"],
-                    i["target"],
-                    i["status"],
-                    i["attempts"],
-                    _short(i["delivered_at"] or i["next_attempt_at"]),
-                    i["last_error"],
-                )
-                for i in items
-            ],
-        )
+    output.listing(
+        items,
+        [
+            ("id", "id"),
+            ("event", "event_type"),
+            ("channel", "channel"),
+            ("target", "target"),
+            ("status", "status"),
+            ("attempts", "attempts"),
+            ("when (UTC)", lambda i: _short(i["delivered_at"] or i["next_attempt_at"])),
+            ("error", "last_error"),
+        ],
+        json_=json_,
+        empty="the outbox is empty" + (f" (status {status})" if status else ""),
+    )
 
 
 @app.command("show")

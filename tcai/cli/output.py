@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -71,6 +71,29 @@ def table(
     for row in rows:
         grid.add_row(*("" if v is None else str(v) for v in row))
     (_stderr() if to_stderr else _stdout()).print(grid)
+
+
+Column = tuple[str, str | Callable[[dict[str, Any]], Any]]
+"""A listing's column: its header, and the row's key or a function of the row."""
+
+
+def listing(
+    rows: Sequence[dict[str, Any]], columns: Sequence[Column], *, json_: bool, empty: str
+) -> None:
+    """Every list command's output: the rows as one JSON array with --json, else a table
+    of `columns` on stdout, or `empty` on stderr when there are none."""
+    if json_:
+        emit_json(list(rows))
+    elif not rows:
+        info(empty)
+    else:
+        table(
+            [header for header, _ in columns],
+            [
+                [cell(row) if callable(cell) else row.get(cell) for _, cell in columns]
+                for row in rows
+            ],
+        )
 
 
 @contextmanager

@@ -108,18 +108,17 @@ def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """List the stored templates in display order."""
     with session_scope(state(ctx).migrated_engine()) as session:
         items = [template_summary(row) for row in stored_templates(session)]
-    if json_:
-        output.emit_json(items)
-        return
-    if not items:
-        output.info("no templates stored yet; run `tcai templates seed`")
-        return
-    output.table(
-        ["template_id", "key", "name", "version", "active"],
+    output.listing(
+        items,
         [
-            (i["template_id"], i["key"], i["name"], i["version"], "yes" if i["is_active"] else "no")
-            for i in items
+            ("template_id", "template_id"),
+            ("key", "key"),
+            ("name", "name"),
+            ("version", "version"),
+            ("active", lambda i: "yes" if i["is_active"] else "no"),
         ],
+        json_=json_,
+        empty="no templates stored yet; run `tcai templates seed`",
     )
 
 

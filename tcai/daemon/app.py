@@ -20,13 +20,13 @@ from tcai.chat.directory import BotDirectory
 from tcai.chat.llm import make_llm_client
 from tcai.chat.pipeline import ChatEngine, compile_bot
 from tcai.config import Settings
-from tcai.daemon import handlers as h
 from tcai.daemon.keys import CHAT, DEMO, DIRECTORY, ENGINE, LIMITS, LLM, METRICS, PROBE, SETTINGS
 from tcai.daemon.listener import listen_for_changes
 from tcai.daemon.metrics import Metrics
 from tcai.daemon.middlewares import make_middlewares
 from tcai.daemon.probe import DatabaseProbe
 from tcai.daemon.ratelimit import RateLimits
+from tcai.daemon.routes import add_routes
 from tcai.db.engine import make_engine
 from tcai.delivery.outbox import OutboxWorker
 from tcai.logs import make_file_logger, remove_handlers, setup_logging
@@ -107,17 +107,5 @@ def create_app(
     if worker == 0:
         app.cleanup_ctx.append(retention_purge)
 
-    r = app.router
-    r.add_get("/api/health", h.health)
-    r.add_get("/metrics", h.metrics)
-    r.add_get("/api/widget/config/{client_id}/{bot_id}", h.widget_config)
-    r.add_route("OPTIONS", "/api/widget/config/{client_id}/{bot_id}", h.preflight)
-    r.add_post("/api/chat/{client_id}/{bot_id}", h.chat)
-    r.add_route("OPTIONS", "/api/chat/{client_id}/{bot_id}", h.preflight)
-    r.add_post("/api/booking/click", h.booking_click)
-    r.add_route("OPTIONS", "/api/booking/click", h.preflight)
-    r.add_get("/widget/{name}", h.widget_asset)
-    r.add_get("/preview/{token}", h.preview_page)
-    r.add_get("/demo/", h.demo_index)
-    r.add_get("/demo/{client_id}", h.demo_page)
+    add_routes(app)
     return app

@@ -1,24 +1,19 @@
 """Suggest an industry template from a business's own description.
 
-Matching is on whole words and phrases, never substrings ("car" does not match "care",
-"inn" does not match "dinner"), with simple plural folding. A phrase keyword scores one
-point per word, so "skin care clinic" prefers the template that knows "skin care".
+Matching is on whole words and phrases of the text as the chat engine normalises it
+(`tcai.text.normalise.words`: case, accents and apostrophes folded), never substrings
+("car" does not match "care", "inn" does not match "dinner"), with simple plural
+folding. A phrase keyword scores one point per word, so "skin care clinic" prefers the
+template that knows "skin care".
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tcai.templates.schema import Template
-
-_WORD = re.compile(r"[a-z0-9]+")
-_APOSTROPHES = re.compile(r"['’‘`´]")
-
-
-def words(text: str) -> list[str]:
-    return _WORD.findall(_APOSTROPHES.sub("", text.lower()))
+from tcai.text.normalise import words
 
 
 def _fold(word: str) -> str:

@@ -1,0 +1,27 @@
+"""The daemon's routes, in one table (docs/http-api.md says what each one does).
+
+Exactly the public contract plus the demo pages, which answer 404 unless the daemon was
+started by `tcai demo`.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from tcai.daemon import handlers as h
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/api/health", h.health)
+    r.add_get("/metrics", h.metrics)
+    r.add_get("/api/widget/config/{client_id}/{bot_id}", h.widget_config)
+    r.add_route("OPTIONS", "/api/widget/config/{client_id}/{bot_id}", h.preflight)
+    r.add_post("/api/chat/{client_id}/{bot_id}", h.chat)
+    r.add_route("OPTIONS", "/api/chat/{client_id}/{bot_id}", h.preflight)
+    r.add_post("/api/booking/click", h.booking_click)
+    r.add_route("OPTIONS", "/api/booking/click", h.preflight)
+    r.add_get("/widget/{name}", h.widget_asset)
+    r.add_get("/preview/{token}", h.preview_page)
+    r.add_get("/demo/", h.demo_index)
+    r.add_get("/demo/{client_id}", h.demo_page)
