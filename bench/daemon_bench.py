@@ -1,6 +1,6 @@
 """Benchmark the daemon against a bare aiohttp baseline measured in the same run.
 
-Measures (SPEC §10), each printed with its ratio or bound:
+Measures (the bars in the README's Benchmarks), each printed with its ratio or bound:
 1. GET /api/health requests/s vs a bare aiohttp JSON handler (target ≥ 80 %);
 2. chat turns/s with a stub LLM that answers instantly, one worker (target ≥ 300/s);
 3. chat latency with a stub LLM that answers in 1 s, many concurrent visitors

@@ -1,4 +1,4 @@
-"""Settings: every variable of SPEC §2, read once, validated, passed down.
+"""Settings: every variable of the README's configuration table, read once, validated, passed down.
 
 `load_settings()` is the only place tcai reads the environment (and an optional `.env`
 file). It reports every problem at once as `ConfigError.details`, one line per variable,

@@ -1,4 +1,4 @@
-"""The shipped templates carry the facts SPEC §4 names, per industry."""
+"""The shipped templates carry the facts docs/templates.md names, per industry."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tcai.templates.schema import Template
 from tcai.templates.validation import validate_files
 
 # key: (template_id, mode, primary CTA, providers)
-SPEC_FACTS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+EXPECTED_FACTS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "sober_living": ("sober_living_template", "internal", "tour", ()),
     "restaurant": (
         "restaurant_template",
@@ -82,13 +82,13 @@ def templates() -> dict[str, Template]:
 
 
 def test_exactly_the_17_industries_ship(templates: dict[str, Template]) -> None:
-    assert set(templates) == set(SPEC_FACTS)
-    assert [i.key for i in load_policy().industries] == list(SPEC_FACTS)
+    assert set(templates) == set(EXPECTED_FACTS)
+    assert [i.key for i in load_policy().industries] == list(EXPECTED_FACTS)
 
 
-@pytest.mark.parametrize("key", list(SPEC_FACTS))
+@pytest.mark.parametrize("key", list(EXPECTED_FACTS))
 def test_booking_facts_match_the_spec(templates: dict[str, Template], key: str) -> None:
-    template_id, mode, primary, providers = SPEC_FACTS[key]
+    template_id, mode, primary, providers = EXPECTED_FACTS[key]
     template = templates[key]
     assert template.id == template_id
     assert template.booking.mode == mode

@@ -1,1 +1,1 @@
-"""The chat engine: one pipeline for every visitor message (SPEC §6)."""
+"""The chat engine: one pipeline for every visitor message (docs/chat-pipeline.md)."""

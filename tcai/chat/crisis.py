@@ -1,4 +1,4 @@
-"""Crisis detection: does a visitor's message call for the crisis response (SPEC §6 step 4)?
+"""Crisis detection: does a visitor's message call for the crisis response (docs/chat-pipeline.md, "Order", step 3)?
 
 Owns the matching engine and the loading of the platform baseline
 (`tcai/data/crisis_baseline.yaml`: English and Spanish phrases, the default responses).

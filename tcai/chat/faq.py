@@ -1,6 +1,6 @@
 """The FAQ matcher behind facts mode: which stored answer fits a visitor's question.
 
-When the LLM is unset or fails (SPEC §6 step 6), the engine answers from the business's
+When the LLM is unset or fails (docs/chat-pipeline.md, "Order", step 6), the engine answers from the business's
 facts. The caller gathers them as `FaqEntry`s (template FAQs, the business's own FAQs and
 synthetic entries for hours, location, phone, ...) and builds one `FaqIndex` per bot
 config; `FaqIndex.best` picks the entry to answer with, or None when nothing fits well

@@ -1,4 +1,4 @@
-"""The one chat pipeline (SPEC §6): every visitor message, from every door, goes here.
+"""The one chat pipeline (docs/chat-pipeline.md): every visitor message, from every door, goes here.
 
 validate → resolve the bot → plan limits → crisis → automations and office hours →
 answer (LLM within its budget, else the business's facts) → contacts, lead and booking →

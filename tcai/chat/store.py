@@ -1,6 +1,6 @@
 """The chat engine's database work: one short read before the answer, one write after.
 
-Neither runs while the LLM is thinking (SPEC §6, LIBRARIES §0.3): `load_context` reads
+Neither runs while the LLM is thinking (docs/chat-pipeline.md: a connection held across an LLM call starves the pool): `load_context` reads
 everything a turn needs in one transaction, `persist_turn` writes everything the turn
 produced in another — messages, conversation counters and flags, the lead (one per
 person per workspace, the unique indexes settle races), booking events, appointment

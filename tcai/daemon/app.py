@@ -1,6 +1,6 @@
 """`create_app(settings)`: the daemon's routes, middlewares and resources.
 
-Exactly the routes of SPEC §7 (plus demo pages when started in demo mode). Each resource
+Exactly the routes of docs/http-api.md (plus demo pages when started in demo mode). Each resource
 has one cleanup context: the database engine, the LLM client, the PostgreSQL change
 listener, the outbox delivery worker. Nothing here is global; everything hangs off the
 application by typed key.

@@ -1,4 +1,4 @@
-"""Which web pages may use a bot's widget (SPEC §7).
+"""Which web pages may use a bot's widget (docs/http-api.md).
 
 Allowed: the bot's own list ∪ WIDGET_ALLOWED_ORIGINS ∪ the daemon's own origin (preview
 and demo pages), and — outside production only — `http://localhost:*` and

@@ -1,4 +1,4 @@
-"""Chat rate limits (SPEC §7): per IP × bot (default 30/min) and per bot (500/hour).
+"""Chat rate limits (docs/http-api.md): per IP × bot (default 30/min) and per bot (500/hour).
 
 In-process moving windows from the `limits` library: with several workers or machines
 each process counts on its own, which is approximate and enough for abuse control (a

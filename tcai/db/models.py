@@ -1,4 +1,4 @@
-"""Every table of SPEC §3, declared once.
+"""Every table of docs/data-model.md, declared once.
 
 The schema reaches a database only through the Alembic migrations in
 `tcai/db/migrations`; a test upgrades a blank database and compares it with these

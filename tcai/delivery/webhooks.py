@@ -1,6 +1,6 @@
 """Webhook signatures, the SSRF guard and the one HTTP POST the outbox makes.
 
-This module owns how a webhook leaves tcai: the `X-TCAI-Signature` format of SPEC §6.8
+This module owns how a webhook leaves tcai: the `X-TCAI-Signature` format of docs/http-api.md
 (`sign` / `verify`), the refusal of targets a webhook must never reach (`check_target`),
 and `post_webhook`, which connects only to the address `check_target` vetted, never
 follows a redirect and gives up after 10 s. It does not decide when to deliver or what

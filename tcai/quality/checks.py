@@ -1,4 +1,4 @@
-"""A list of named checks with pass/fail, in the JSON shape of SPEC §8
+"""A list of named checks with pass/fail, in the JSON shape of docs/cli.md
 (`{"ok", "total", "passed", "failed", "items": [{"name", "status", "message"}]}`),
 shared by smoke, sweep and the pre-deployment checklist."""
 

@@ -1,7 +1,7 @@
 """Retention: rows older than their workspace's retention days are deleted, in batches.
 
 Owns what "old" means for each kind of data and deleting it across every table that holds
-it. Each workspace has its own days (SPEC §3; defaults 365, 730, 90):
+it. Each workspace has its own days (docs/data-model.md; defaults 365, 730, 90):
 
 - conversations (retention_conversation_days, by `last_activity_at`): their messages,
   then the booking events and appointment requests that belong to no lead, then the
@@ -66,7 +66,7 @@ from tcai.records.safe_mode import is_protected
 from tcai.records.tables import table_names
 
 DEFAULT_BATCH_SIZE = 500
-# Rows of no workspace follow the default a new workspace gets (SPEC §3: logs 90 days).
+# Rows of no workspace follow the default a new workspace gets (docs/data-model.md: logs 90 days).
 DEFAULT_LOG_DAYS: int = Workspace.model_fields["retention_log_days"].default
 TABLES = table_names(purged=True)
 FINISHED_OUTBOX = ("delivered", "dead")
