@@ -31,8 +31,8 @@ import aiohttp
 from aiohttp import web
 from served import ORIGIN, Daemon, free_port
 
-from tcai.quality.stub_llm import StubLLM
 from tcai.config import new_secret
+from tcai.quality.stub_llm import StubLLM
 
 
 async def hammer(

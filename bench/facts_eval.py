@@ -1,7 +1,7 @@
 """Facts-mode evaluation: how well the engine answers visitors without an LLM.
 
-Runs the labelled main set (tests/facts_eval/cases.yaml) and the held-out set
-(tests/facts_eval/heldout.yaml, never tuned against) through `tcai.quality.facts_eval`, and
+Runs the labelled main set (tests/chat/facts_eval/cases.yaml) and the held-out set
+(tests/chat/facts_eval/heldout.yaml, never tuned against) through `tcai.quality.facts_eval`, and
 prints the score per set and per category, the ten hardest misses (message, expected,
 got) and the answer time per message. docs/facts-mode.md explains the sets.
 Usage: python bench/facts_eval.py [--misses N] [--set main|heldout]
@@ -18,8 +18,8 @@ from tcai.chat.facts import FactsBook
 from tcai.quality.facts_eval import EvalReport, EvalSuite, ask, load_suite, make_config, run_suite
 
 REPO = Path(__file__).resolve().parent.parent
-CASES = REPO / "tests" / "facts_eval" / "cases.yaml"
-HELDOUT = REPO / "tests" / "facts_eval" / "heldout.yaml"
+CASES = REPO / "tests" / "chat" / "facts_eval" / "cases.yaml"
+HELDOUT = REPO / "tests" / "chat" / "facts_eval" / "heldout.yaml"
 
 
 def _print_report(label: str, report: EvalReport, misses: int) -> None:

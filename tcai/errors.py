@@ -87,7 +87,7 @@ class Forbidden(TcaiError):
 
 
 class InvalidMessage(TcaiError):
-    """A chat request that breaks the message or session-id rules (docs/chat-pipeline.md, "Order")."""
+    """A chat request that breaks the message or session-id rules (docs/chat-pipeline.md)."""
 
     exit_code = 2
     http_status = 400

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -23,13 +23,13 @@ import sqlalchemy as sa
 from openai import AsyncOpenAI
 from typer.testing import CliRunner
 
+from tcai.bots.provisioning import ClientRequest, create_client
 from tcai.chat.pipeline import ChatEngine, ChatReply, ChatRequest
-from tcai.quality.stub_llm import StubLLM
 from tcai.cli.main import app
 from tcai.config import Settings, load_settings
 from tcai.db.engine import make_engine
 from tcai.db.migrate import upgrade
-from tcai.bots.provisioning import ClientRequest, create_client
+from tcai.quality.stub_llm import StubLLM
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = REPO / "templates"
@@ -202,10 +202,24 @@ class Chat:
     engine: sa.Engine
     llm: AsyncOpenAI | None
     spool: Path
+    made: list[ChatEngine] = field(default_factory=list)
 
     def make(self, **overrides: Any) -> ChatEngine:
+        """A fresh engine (a new bot cache); closed with the fixture."""
         settings = self.settings.model_copy(update=overrides) if overrides else self.settings
-        return ChatEngine(settings, self.engine, self.llm, spool_path=self.spool)
+        made = ChatEngine(settings, self.engine, self.llm, spool_path=self.spool)
+        # Check the change signal on every turn: a test that edits the bot and then
+        # chats must never race the quarter-second interval.
+        made.directory.check_interval = 0.0
+        self.made.append(made)
+        return made
+
+    @property
+    def chat_engine(self) -> ChatEngine:
+        """The one engine `say` uses, made on first use."""
+        if not self.made:
+            self.make()
+        return self.made[0]
 
     async def say(
         self,
@@ -215,13 +229,21 @@ class Chat:
         bot: str = "fade-factory_main",
         **kw: Any,
     ) -> ChatReply:
-        return await self.make().handle(ChatRequest(client, bot, message, session, "test"), **kw)
+        request = ChatRequest(client, bot, message, session, "test")
+        return await self.chat_engine.handle(request, **kw)
+
+    def close(self) -> None:
+        for made in self.made:
+            made.close()
+        self.made.clear()
 
 
 @pytest.fixture
 async def facts_chat(seeded: Database, tmp_path: Path) -> AsyncIterator[Chat]:
     engine = seeded.engine()
-    yield Chat(seeded, load_settings(), engine, None, tmp_path / "spool.jsonl")
+    chat = Chat(seeded, load_settings(), engine, None, tmp_path / "spool.jsonl")
+    yield chat
+    chat.close()
     engine.dispose()
 
 
@@ -229,12 +251,14 @@ async def facts_chat(seeded: Database, tmp_path: Path) -> AsyncIterator[Chat]:
 async def llm_chat(seeded: Database, stub_llm: StubLLM, tmp_path: Path) -> AsyncIterator[Chat]:
     engine = seeded.engine()
     client = AsyncOpenAI(base_url=stub_llm.base_url, api_key="test-key", max_retries=0)
-    yield Chat(
+    chat = Chat(
         seeded,
         load_settings().model_copy(update={"llm_timeout_ms": 1500}),
         engine,
         client,
         tmp_path / "spool.jsonl",
     )
+    yield chat
+    chat.close()
     await client.close()
     engine.dispose()

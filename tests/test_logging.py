@@ -11,7 +11,8 @@ from sqlmodel import Session, select
 from tcai.db.models import SystemLog
 from tcai.logs import remove_handlers, request_id_var, setup_logging
 from tests.conftest import provision
-from tests.test_daemon import ALLOWED, PATH, make_settings, token_for
+from tests.helpers import ALLOWED, make_settings, token_for
+from tests.helpers import CHAT_PATH as PATH
 
 
 @pytest.fixture

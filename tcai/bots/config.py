@@ -1,4 +1,5 @@
-"""A bot's configuration (docs/architecture.md, "bots"): the template it came from, merged with the business.
+"""A bot's configuration: the template it came from, merged with the business
+(docs/architecture.md, "bots").
 
 `BotConfig` keeps a full snapshot of the template (so a template change never silently
 changes a live bot, and nothing of the template — booking profile, quick replies,

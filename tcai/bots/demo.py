@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import yaml
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from tcai.bots.provisioning import ClientRequest, create_client
 from tcai.bots.service import change_bot
-from tcai.data import data_file
+from tcai.data import data_file, load_yaml
 from tcai.db.engine import session_scope
 from tcai.db.models import Bot, Workspace
 from tcai.templates.store import stored_templates
@@ -26,7 +25,7 @@ DEMO_FILE = data_file("demo_businesses.yaml")
 
 @cache
 def load_demo_businesses() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(DEMO_FILE.read_text(encoding="utf-8"))
+    data: dict[str, Any] = load_yaml("demo_businesses.yaml")
     return data
 
 

@@ -1,4 +1,5 @@
-"""Crisis detection: does a visitor's message call for the crisis response (docs/chat-pipeline.md, "Order", step 3)?
+"""Crisis detection: does a visitor's message call for the crisis response?
+(docs/chat-pipeline.md, "Order", step 3)
 
 Owns the matching engine and the loading of the platform baseline
 (`tcai/data/crisis_baseline.yaml`: English and Spanish phrases, the default responses).
@@ -15,9 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-import yaml
-
-from tcai.data import data_file
+from tcai.data import data_file, load_yaml
 from tcai.text.normalise import normalise, words
 
 BASELINE_FILE = data_file("crisis_baseline.yaml")
@@ -47,7 +46,7 @@ def _phrases(raw: object, key: str) -> tuple[str, ...]:
 
 @cache
 def load_baseline() -> CrisisBaseline:
-    raw = yaml.safe_load(BASELINE_FILE.read_text(encoding="utf-8"))
+    raw = load_yaml("crisis_baseline.yaml")
     return CrisisBaseline(
         phrases_en=_phrases(raw["phrases_en"], "phrases_en"),
         phrases_es=_phrases(raw["phrases_es"], "phrases_es"),

@@ -1,10 +1,10 @@
 """The FAQ matcher behind facts mode: which stored answer fits a visitor's question.
 
-When the LLM is unset or fails (docs/chat-pipeline.md, "Order", step 6), the engine answers from the business's
-facts. The caller gathers them as `FaqEntry`s (template FAQs, the business's own FAQs and
-synthetic entries for hours, location, phone, ...) and builds one `FaqIndex` per bot
-config; `FaqIndex.best` picks the entry to answer with, or None when nothing fits well
-enough (then the engine asks for name and phone instead).
+When the LLM is unset or fails (docs/chat-pipeline.md, "Order", step 6), the engine
+answers from the business's facts. The caller gathers them as `FaqEntry`s (template
+FAQs, the business's own FAQs and synthetic entries for hours, location, phone, ...) and
+builds one `FaqIndex` per bot config; `FaqIndex.best` picks the entry to answer with, or
+None when nothing fits well enough (then the engine asks for name and phone instead).
 
 Ranking is Okapi BM25 over analysed tokens. Analysis, in order:
 1. `text.words` (lower case, accents folded, apostrophes dropped, punctuation gone);
@@ -32,9 +32,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import yaml
-
-from tcai.data import data_file
+from tcai.data import data_file, load_yaml
 from tcai.text.normalise import words
 
 LEXICON_FILE = data_file("faq_lexicon.yaml")
@@ -112,7 +110,7 @@ def _stems(text: str) -> tuple[str, ...]:
 
 @cache
 def load_lexicon() -> Lexicon:
-    raw: dict[str, Any] = yaml.safe_load(LEXICON_FILE.read_text(encoding="utf-8"))
+    raw: dict[str, Any] = load_yaml("faq_lexicon.yaml")
     listed = [*raw["stop_words"], *(m for ms in raw["concepts"].values() for m in ms)]
     if not all(isinstance(item, str) for item in listed):
         # YAML reads a bare yes/no/on/off as a boolean: quote it in the file.

@@ -29,10 +29,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-import yaml
-
-from tcai.chat.faq import LEXICON_FILE, load_lexicon, stem
-from tcai.data import data_file
+from tcai.chat.faq import load_lexicon, stem
+from tcai.data import data_file, load_yaml
 from tcai.text.contacts import NOT_NAME_WORDS
 from tcai.text.normalise import words
 
@@ -98,7 +96,7 @@ def _stems(phrase: str) -> tuple[str, ...]:
 
 def raw_lexicon_members() -> list[str]:
     """Every word and phrase of the FAQ lexicon's concept groups, as written."""
-    raw: dict[str, Any] = yaml.safe_load(LEXICON_FILE.read_text(encoding="utf-8"))
+    raw: dict[str, Any] = load_yaml("faq_lexicon.yaml")
     return [str(m) for members in raw["concepts"].values() for m in members]
 
 
@@ -122,7 +120,7 @@ def _strings(raw: Any, where: str) -> list[str]:
 
 @cache
 def load_intent_rules() -> IntentRules:
-    raw: dict[str, Any] = yaml.safe_load(INTENTS_FILE.read_text(encoding="utf-8"))
+    raw: dict[str, Any] = load_yaml("facts_intents.yaml")
     rewrites = {
         tuple(words(str(source))): tuple(words(str(target)))
         for source, target in raw["rewrites"].items()

@@ -1,13 +1,15 @@
-"""The one chat pipeline (docs/chat-pipeline.md): every visitor message, from every door, goes here.
+"""The one chat pipeline: every visitor message, from every door, goes here.
 
-validate → resolve the bot → plan limits → crisis → automations and office hours →
-answer (LLM within its budget, else the business's facts) → contacts, lead and booking →
-persist. The daemon, `tcai chat` and `tcai templates smoke` all call `ChatEngine.handle`;
-streaming and non-streaming differ only in the `on_chunk` callback.
+Text hygiene and validation → resolve the bot → crisis → kill switch → plan quota →
+automations and office hours → answer (the LLM within the time budget, else the
+business's facts) → contacts, lead and booking → persist (docs/chat-pipeline.md). The
+daemon, `tcai chat` and `tcai templates smoke` all call `ChatEngine.handle`; streaming and
+non-streaming differ only in the `on_chunk` callback.
 
 Database work runs in a worker thread in two short transactions (before and after the
-answer); nothing holds a connection while the LLM thinks. If the write after the answer
-fails twice, the visitor still gets the reply and any contact details go to the spool.
+answer); nothing holds a connection while the LLM thinks. If the database is down, slow
+or refuses the write, the visitor still gets an answer and their contact details go to
+the spool before it leaves.
 """
 
 from __future__ import annotations
@@ -187,9 +189,16 @@ class ChatEngine:
         rules = load_rules()
         with session_scope(self.engine) as session:
             cached = request.bot or self.directory.get(request.client_id, request.bot_id, session)
-            cap = rules.plans.get(cached.plan, (None, None))[0]
-            live = not is_paused(cached)
-            ctx = load_context(session, cached, session_id, now, message_cap=cap, reserve=live)
+            cap, leads_cap = rules.plans.get(cached.plan, (None, None))
+            ctx = load_context(
+                session,
+                cached,
+                session_id,
+                now,
+                message_cap=cap,
+                leads_cap=leads_cap,
+                reserve=not is_paused(cached),
+            )
             return cached, ctx
 
     async def _resolve(
@@ -364,7 +373,7 @@ class ChatEngine:
             assert config is not None
             text = paused_text(config)
             source, status, http_status = "paused", "paused", 503
-        elif ctx is not None and config is not None and _over_quota(rules, ctx):
+        elif ctx is not None and config is not None and _over_quota(ctx):
             text = limit_text(config)
             source, status, http_status = "limit", "limit_reached", 429
         else:
@@ -571,11 +580,9 @@ def _has_contacts(contacts: Contacts) -> bool:
     return bool(contacts.phone or contacts.email)
 
 
-def _over_quota(rules: Any, ctx: TurnContext) -> bool:
-    if not ctx.reserved:
-        return True
-    leads_cap = rules.plans.get(ctx.plan, (None, None))[1]
-    return leads_cap is not None and ctx.leads_this_month >= leads_cap
+def _over_quota(ctx: TurnContext) -> bool:
+    """The turn found no room in the month's quotas (`load_context` reserved none)."""
+    return not ctx.reserved
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,8 +1,9 @@
 """The system prompt: one deterministic text per bot config (snapshot-tested per template).
 
-Sections, in order (docs/chat-pipeline.md, "Order", step 6): the template's introduction, the business's facts,
-its FAQs, style, booking instructions for its mode, the disclaimer, compliance rules,
-low-confidence rules, the behaviour preset, and the rules no visitor message can change.
+Sections, in order (docs/chat-pipeline.md, "Order", step 6): the template's introduction,
+the business's facts, its FAQs, style, booking instructions for its mode, the disclaimer,
+compliance rules, low-confidence rules, the behaviour preset, and the rules no visitor
+message can change.
 """
 
 from __future__ import annotations

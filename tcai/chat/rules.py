@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-import yaml
-
-from tcai.data import data_file
+from tcai.data import data_file, load_yaml
 from tcai.text.normalise import contains_phrase
 
 RULES_FILE = data_file("chat_rules.yaml")
@@ -36,7 +34,7 @@ class ChatRules:
 
 @cache
 def load_rules() -> ChatRules:
-    raw = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
+    raw = load_yaml("chat_rules.yaml")
     return ChatRules(
         booking_intent=tuple(raw["booking_intent"]),
         urgency=tuple(raw["urgency"]),

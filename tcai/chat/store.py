@@ -1,6 +1,7 @@
 """The chat engine's database work: one short read before the answer, one write after.
 
-Neither runs while the LLM is thinking (docs/chat-pipeline.md: a connection held across an LLM call starves the pool): `load_context` reads
+Neither runs while the LLM is thinking (a connection held across an LLM call starves
+the pool; docs/chat-pipeline.md): `load_context` reads
 everything a turn needs in one transaction, `persist_turn` writes everything the turn
 produced in another — messages, conversation counters and flags, the lead (one per
 person per workspace, the unique indexes settle races), booking events, appointment
@@ -90,20 +91,25 @@ def context_for(bot: CachedBot) -> TurnContext:
 
 
 def _reserve_message(
-    session: Session, ctx: TurnContext, cap: int | None, now: datetime
+    session: Session, ctx: TurnContext, cap: int | None, leads_cap: int | None, now: datetime
 ) -> tuple[bool, int, int]:
-    """Count this turn against the month's message quota, atomically: one upsert that
-    increments only while under `cap` (None = unlimited), so concurrent turns at the
-    boundary never overshoot. Returns (reserved, messages, leads)."""
+    """Count this turn against the month's quotas, atomically: one upsert that increments
+    the messages only while under `cap` and the leads under `leads_cap` (None =
+    unlimited), so concurrent turns at the boundary never overshoot and a refused turn is
+    not counted. Returns (reserved, messages, leads)."""
     table = Usage.__table__  # type: ignore[attr-defined]
     month = month_key(now)
     stmt = _insert(session)(table).values(
         workspace_id=ctx.workspace_id, month=month, messages=1, leads=0
     )
+    limits = [
+        *([table.c.messages < cap] if cap is not None else []),
+        *([table.c.leads < leads_cap] if leads_cap is not None else []),
+    ]
     upsert = stmt.on_conflict_do_update(
         index_elements=["workspace_id", "month"],
         set_={"messages": table.c.messages + 1},
-        where=(table.c.messages < cap) if cap is not None else None,
+        where=sa.and_(*limits) if limits else None,
     ).returning(table.c.messages, table.c.leads)
     row = session.execute(upsert).first()
     if row is not None:
@@ -123,6 +129,7 @@ def load_context(
     now: datetime,
     *,
     message_cap: int | None = None,
+    leads_cap: int | None = None,
     reserve: bool = True,
 ) -> TurnContext:
     """The per-turn reads: this month's usage (reserving this turn's place in the quota
@@ -130,7 +137,7 @@ def load_context(
     ctx = context_for(bot)
     if reserve:
         ctx.reserved, ctx.messages_this_month, ctx.leads_this_month = _reserve_message(
-            session, ctx, message_cap, now
+            session, ctx, message_cap, leads_cap, now
         )
     else:
         usage = session.exec(

@@ -1,4 +1,5 @@
-"""The outbox: webhook and owner e-mail deliveries that survive restarts (docs/chat-pipeline.md, docs/data-model.md).
+"""The outbox: webhook and owner e-mail deliveries that survive restarts
+(docs/chat-pipeline.md, docs/data-model.md).
 
 This module owns what happens to an `Outbox` row after the chat engine wrote it: who
 claims it, how it is delivered, what a failure means, and the delivery log

@@ -32,9 +32,7 @@ from functools import cache
 from pathlib import Path, PurePath
 from typing import Any
 
-import yaml
-
-from tcai.data import data_file
+from tcai.data import data_file, load_yaml
 from tcai.errors import UsageError
 from tcai.guards.common import Finding, GuardReport, display_path, is_binary, iter_files
 
@@ -273,7 +271,7 @@ def _words(values: Any) -> frozenset[str]:
 @cache
 def load_rules() -> RuleSet:
     """The rules of `secret_rules.yaml`, compiled once per process."""
-    raw = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
+    raw = load_yaml("secret_rules.yaml")
     rules = tuple(_compile_rule(r) for r in raw["rules"])
     if len({r.id for r in rules}) != len(rules):
         raise ValueError("secret rules: duplicate ids")

@@ -1,12 +1,12 @@
 """The facts-mode evaluation: labelled visitor messages, the answer facts mode gives, a score.
 
-Owns reading a case file (format in `tests/facts_eval/cases.yaml`), building each case's
+Owns reading a case file (format in `tests/chat/facts_eval/cases.yaml`), building each case's
 bot the way provisioning does (`build_bot_config` from the template file, then the
 business's hours through the same `key=value` setters an operator uses), asking
 `FactsBook` exactly as the pipeline's facts path would (contacts extracted, booking
 intent decided, lead-capture triggers), and scoring each reply against what it must and
-must not say. `bench/facts_eval.py` prints the report; `tests/test_facts_eval.py` holds
-the floor. The cases themselves are data in `tests/facts_eval/`; nothing here is tuned
+must not say. `bench/facts_eval.py` prints the report; `tests/chat/test_facts_eval.py` holds
+the floor. The cases themselves are data in `tests/chat/facts_eval/`; nothing here is tuned
 to them.
 """
 

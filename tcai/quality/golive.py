@@ -143,7 +143,8 @@ class GoLiveReport:
         return sum(1 for bot in self.bots if bot.status == status)
 
     def as_dict(self) -> dict[str, Any]:
-        """the checklist JSON shape of docs/cli.md (a warning never counts as passed), plus per-bot detail."""
+        """The checks JSON shape of docs/cli.md (a warning never counts as passed), plus
+        per-bot detail."""
         return {
             "ok": self.ok,
             "total": len(self.bots),

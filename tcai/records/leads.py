@@ -1,10 +1,8 @@
-"""Leads for operators: list, export (CSV safe for spreadsheets, or JSON), and recovery
-of the durable spool the chat engine writes when the database refused a lead.
+"""Leads for operators: list and export (CSV safe for spreadsheets, or JSON).
 
 CSV cells that a spreadsheet would read as a formula (starting with = + - @, a tab or a
-carriage return) are prefixed with an apostrophe. Recovery is idempotent: a lead is
-matched by phone or e-mail within its workspace, so importing the same spool twice
-changes nothing; imported entries move to `<spool>.imported` and failures stay.
+carriage return) are prefixed with an apostrophe. Importing the spool the chat engine
+writes when the database refused a turn is `tcai.chat.recovery`'s job.
 """
 
 from __future__ import annotations

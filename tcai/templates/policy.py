@@ -7,9 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-import yaml
-
-from tcai.data import data_file
+from tcai.data import data_file, load_yaml
 
 POLICY_FILE = data_file("template_policy.yaml")
 
@@ -55,7 +53,7 @@ class TemplatePolicy:
 
 @cache
 def load_policy() -> TemplatePolicy:
-    raw = yaml.safe_load(POLICY_FILE.read_text(encoding="utf-8"))
+    raw = load_yaml("template_policy.yaml")
     default_min = int(raw["defaults"]["min_faqs"])
     return TemplatePolicy(
         industries=tuple(

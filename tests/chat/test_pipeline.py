@@ -11,7 +11,6 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 import tcai.chat.pipeline as pipeline_module
-from tcai.bots.service import change_bot
 from tcai.chat.pipeline import ChatRequest
 from tcai.db.models import (
     AppointmentRequest,
@@ -25,24 +24,7 @@ from tcai.db.models import (
 )
 from tcai.errors import Forbidden, InvalidMessage, NotFound
 from tests.conftest import provision
-
-
-def rows(database, model, *where):
-    engine = database.engine()
-    try:
-        with Session(engine) as session:
-            return list(session.exec(select(model).where(*where)))
-    finally:
-        engine.dispose()
-
-
-def set_bot(database, *assignments, patch=None, bot="fade-factory_main"):
-    engine = database.engine()
-    try:
-        change_bot(engine, bot, assignments=list(assignments), patch=patch)
-    finally:
-        engine.dispose()
-
+from tests.helpers import rows, set_bot
 
 # ---- answers --------------------------------------------------------------------------
 

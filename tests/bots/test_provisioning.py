@@ -11,6 +11,7 @@ from tcai.bots.config import BotConfig
 from tcai.db.models import AuditLog, Bot, CacheSignal, Workspace
 from tcai.templates.files import load_template_files
 from tests.conftest import provision
+from tests.helpers import count
 
 TEMPLATE_KEYS = [t.key for t in load_template_files()]
 
@@ -20,15 +21,6 @@ def _bot(database, bot_id: str) -> Bot:
     try:
         with Session(engine) as session:
             return session.exec(select(Bot).where(Bot.bot_id == bot_id)).one()
-    finally:
-        engine.dispose()
-
-
-def _count(database, model) -> int:
-    engine = database.engine()
-    try:
-        with Session(engine) as session:
-            return len(session.exec(select(model)).all())
     finally:
         engine.dispose()
 
@@ -55,13 +47,13 @@ def test_every_template_provisions_with_its_content_intact(cli, seeded, key: str
 
 def test_duplicate_slug_writes_nothing(cli, seeded) -> None:
     provision(seeded)
-    before = (_count(seeded, Workspace), _count(seeded, Bot), _count(seeded, AuditLog))
+    before = (count(seeded, Workspace), count(seeded, Bot), count(seeded, AuditLog))
     result = cli(
         "clients", "create", "--template", "salon", "--slug", "fade-factory", "--name", "Other"
     )
     assert result.exit_code == 1
     assert "already exists" in result.stderr and "nothing written" in result.stderr
-    assert (_count(seeded, Workspace), _count(seeded, Bot), _count(seeded, AuditLog)) == before
+    assert (count(seeded, Workspace), count(seeded, Bot), count(seeded, AuditLog)) == before
 
 
 @pytest.mark.parametrize(
@@ -102,7 +94,7 @@ def test_invalid_input_names_the_field_and_writes_nothing(
     assert result.exit_code == 1, result.output
     assert message in result.stderr
     assert "Traceback" not in result.output
-    assert _count(seeded, Workspace) == 0 and _count(seeded, Bot) == 0
+    assert count(seeded, Workspace) == 0 and count(seeded, Bot) == 0
 
 
 def test_unknown_template(cli, seeded) -> None:
@@ -234,7 +226,7 @@ def test_a_booking_link_must_live_on_its_providers_domain(cli, seeded, flags, me
                  "--name", "Good Name", *flags)  # fmt: skip
     assert result.exit_code == 1, result.output
     assert message in result.stderr
-    assert _count(seeded, Bot) == 0
+    assert count(seeded, Bot) == 0
 
 
 @pytest.mark.parametrize(

@@ -25,14 +25,13 @@ import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
 from pydantic import SecretStr
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from tcai.bots.service import change_bot
 from tcai.config import load_settings, new_secret
 from tcai.daemon.app import create_app
 from tcai.db.models import AuditLog, Outbox, OutboxAttempt, SystemLog
 from tcai.db.types import utcnow
-from tcai.errors import ConfigError
 from tcai.delivery.outbox import (
     LEASE,
     backoff_cap,
@@ -43,10 +42,11 @@ from tcai.delivery.outbox import (
     retry_item,
 )
 from tcai.delivery.webhooks import TargetRefused, check_target, refusal_reason, sign, verify
+from tcai.errors import ConfigError
 from tests.conftest import provision
+from tests.helpers import ALLOWED, rows
 
 OWNER = "owner@fadefactory.com"
-ALLOWED = "https://fadefactory.example.org"
 
 
 # ---- local servers --------------------------------------------------------------------
@@ -185,15 +185,6 @@ def smtp_settings(port: int, **overrides: Any):
         smtp_starttls=False,
         **overrides,
     )
-
-
-def rows(database, model, *where):
-    engine = database.engine()
-    try:
-        with Session(engine) as session:
-            return list(session.exec(select(model).where(*where)))
-    finally:
-        engine.dispose()
 
 
 def set_hooks(database, bot: str = "fade-factory_main", **patch: Any) -> None:

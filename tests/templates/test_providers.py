@@ -6,8 +6,8 @@ import pytest
 
 from tcai.bots.config import BookingSettings, BotConfig, BusinessFacts
 from tcai.chat.booking import decide_booking
-from tcai.templates.providers import classify_booking_url
 from tcai.templates.files import load_template_files
+from tcai.templates.providers import classify_booking_url
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,10 @@ import json
 import pytest
 from sqlmodel import Session, select
 
+from tcai.access.users import password_problems, verify_password
 from tcai.db.models import Lead, Lockout, Message, User, UserSession
 from tcai.db.types import utcnow
-from tcai.access.users import password_problems, verify_password
-from tests.test_pipeline import rows
+from tests.helpers import rows
 
 GOOD_PASSWORD = "correct horse battery staple"
 

@@ -13,10 +13,10 @@ import jwt
 import pytest
 from sqlmodel import Session, select
 
+from tcai.access.tokens import InvalidToken, mint_widget_token, verify_widget_token
 from tcai.config import load_settings, new_secret
 from tcai.db.models import AuditLog, User, UserSession
 from tcai.db.types import utcnow
-from tcai.access.tokens import InvalidToken, mint_widget_token, verify_widget_token
 
 URLSAFE = re.compile(r"^[A-Za-z0-9_-]{48,}$")
 

@@ -18,11 +18,11 @@ import pytest
 
 from tcai.bots.config import BusinessFacts
 from tcai.chat.booking import BookingDecision
-from tcai.text.contacts import Contacts
 from tcai.chat.facts import FactsAnswer, FactsBook
-from tcai.quality.facts_eval import ask, contains, load_suite, make_config, run_suite
 from tcai.chat.hours import Week, say_spans, say_time
 from tcai.chat.intents import Reader, Speller, edit_distance
+from tcai.quality.facts_eval import ask, contains, load_suite, make_config, run_suite
+from tcai.text.contacts import Contacts
 from tests.conftest import provision
 
 CASES = Path(__file__).resolve().parent / "facts_eval" / "cases.yaml"

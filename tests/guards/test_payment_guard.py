@@ -22,8 +22,8 @@ from tcai.guards.payments import (
     load_rule_book,
     rule_descriptions,
 )
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 ALLOW = "tcai: allow-" + "payment"
 POLICY = "tcai never processes payments — link to the business's booking page instead"
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
 from tcai.chat.faq import FaqEntry, FaqIndex, analyse, load_lexicon
+from tests.helpers import REPO
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = REPO / "templates"
 
 # What the engine builds from the business's own facts in facts mode.
 FACTS = [

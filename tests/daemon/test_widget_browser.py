@@ -20,7 +20,7 @@ from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 
 from tcai.daemon.app import create_app
 from tests.conftest import provision
-from tests.test_daemon import make_settings
+from tests.helpers import REPO, make_settings
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -32,7 +32,7 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = REPO / "test-artifacts"
 BOT = "fade-factory_main"
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+from pydantic import SecretStr
 from sqlmodel import Session, select
 
 import tcai.chat.pipeline as pipeline_module
@@ -21,7 +22,7 @@ from tcai.daemon.keys import DIRECTORY
 from tcai.db.models import Bot, Conversation, Lead, Message, Usage, Workspace
 from tcai.errors import BotUnavailable, DatabaseUnavailable, InvalidMessage
 from tests.conftest import provision
-from tests.test_pipeline import rows, set_bot
+from tests.helpers import rows, set_bot
 
 CRISIS = "I want to kill myself"
 
@@ -94,20 +95,27 @@ async def test_crisis_beats_automations_and_after_hours(facts_chat, barber) -> N
     assert reply.source == "crisis" and "988" in reply.reply
 
 
-@pytest.mark.parametrize("state", ["paused", "limit"])
-async def test_refused_turns_are_logged_and_keep_the_contact(facts_chat, barber, state) -> None:
+@pytest.mark.parametrize(
+    ("state", "source", "messages_after"),
+    [("paused", "paused", 0), ("message_quota", "limit", 100), ("lead_quota", "limit", 5)],
+)
+async def test_refused_turns_are_logged_and_keep_the_contact(
+    facts_chat, barber, state, source, messages_after
+) -> None:
     if state == "paused":
         update(facts_chat.database, Bot, status="paused")
-    else:
+    elif state == "message_quota":
         set_usage(facts_chat.database, messages=100)
+    else:
+        set_usage(facts_chat.database, messages=5, leads=10)  # the free plan's 10 leads
     reply = await facts_chat.say("I'm Ana, 772-555-0142, please call me")
-    assert reply.source == state and reply.lead_captured
-    assert sources(facts_chat.database) == [("user", "visitor"), ("assistant", state)]
+    assert reply.source == source and reply.lead_captured
+    assert sources(facts_chat.database) == [("user", "visitor"), ("assistant", source)]
     lead = rows(facts_chat.database, Lead)[0]
     assert (lead.name, lead.phone) == ("Ana", "+17725550142")
     usage = rows(facts_chat.database, Usage)
     # A refused turn is logged but does not count as a message.
-    assert sum(u.messages for u in usage) == (100 if state == "limit" else 0)
+    assert sum(u.messages for u in usage) == messages_after
 
 
 async def test_the_message_quota_never_overshoots_under_concurrency(facts_chat, barber) -> None:
@@ -435,3 +443,46 @@ async def test_a_never_seen_bot_while_the_database_is_down_gets_a_public_503(
     assert document["error"]["code"] == "database_unavailable" and document["request_id"]
     for word in ("PostgreSQL", "5432", "10.9.8.7", "tcai_prod"):
         assert word not in body
+
+
+async def test_a_never_seen_bot_keeps_a_contact_over_http_while_the_database_is_down(
+    seeded, aiohttp_client, tmp_path, monkeypatch
+) -> None:
+    from tcai.access.tokens import mint_widget_token
+    from tcai.config import load_settings, new_secret
+    from tcai.daemon.app import create_app
+
+    origin = "https://fadefactory.example.org"
+    provision(seeded, allowed_origins=[origin])
+    settings = load_settings().model_copy(
+        update={"widget_secret": SecretStr(new_secret()), "log_dir": tmp_path / "logs"}
+    )
+    token, _expires = mint_widget_token(settings, "fade-factory", "fade-factory_main", origin)
+    engine = seeded.engine()
+    client = await aiohttp_client(create_app(settings, engine=engine))
+
+    def down(*_a, **_k):
+        raise DatabaseUnavailable("cannot reach PostgreSQL at 10.9.8.7:5432/tcai_prod")
+
+    try:
+        monkeypatch.setattr(client.app[DIRECTORY], "get", down)
+        monkeypatch.setattr(pipeline_module, "session_scope", down)
+        headers = {"Origin": origin, "Authorization": f"Bearer {token}"}
+        url = "/api/chat/fade-factory/fade-factory_main"
+        reply = await client.post(url, json={"message": "call me, 772-555-0142"}, headers=headers)
+        body = await reply.text()
+        stranger = await client.post(
+            url,
+            json={"message": "call me, 772-555-0199"},
+            headers={**headers, "Origin": "https://evil.example"},
+        )
+    finally:
+        await client.close()
+        engine.dispose()
+    assert reply.status == 503
+    document = json.loads(body)
+    assert document["status"] == "unavailable" and document["lead_captured"] is True
+    assert "10.9.8.7" not in body and "PostgreSQL" not in body
+    assert stranger.status == 403  # another site's page cannot use this token
+    spooled = (tmp_path / "logs" / "lead-spool.jsonl").read_text().splitlines()
+    assert [json.loads(line)["contacts"]["phone"] for line in spooled] == ["+17725550142"]

@@ -11,22 +11,16 @@ import pytest
 from pydantic import SecretStr
 from sqlmodel import Session, select
 
-from tcai.config import load_settings, new_secret
+from tcai.access.tokens import mint_preview_token, mint_widget_token
+from tcai.config import new_secret
 from tcai.daemon.app import create_app
 from tcai.daemon.ratelimit import RateLimits
 from tcai.db.engine import make_engine
 from tcai.db.models import BookingEvent, Bot
-from tcai.access.tokens import mint_preview_token, mint_widget_token
 from tests.conftest import provision
+from tests.helpers import ALLOWED, CHAT_PATH, CONFIG_PATH, make_settings, token_for
 
-ALLOWED = "https://fadefactory.example.org"
-PATH = "/api/chat/fade-factory/fade-factory_main"
-CONFIG = "/api/widget/config/fade-factory/fade-factory_main"
-
-
-def make_settings(**overrides):
-    settings = load_settings().model_copy(update={"widget_secret": SecretStr(new_secret())})
-    return settings.model_copy(update=overrides) if overrides else settings
+PATH, CONFIG = CHAT_PATH, CONFIG_PATH
 
 
 @pytest.fixture
@@ -45,12 +39,6 @@ async def client(site, aiohttp_client, tmp_path):
     test_client.db = site
     yield test_client
     engine.dispose()
-
-
-async def token_for(client, origin: str = ALLOWED) -> str:
-    response = await client.get(CONFIG, headers={"Origin": origin})
-    assert response.status == 200, await response.text()
-    return (await response.json())["token"]
 
 
 async def post_chat(client, message="do you take walk-ins?", token=None, origin=ALLOWED, **headers):

@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from tcai.db.models import AuditLog, Bot, Conversation, Lead, Message, Workspace
 from tcai.quality.sweep import run_sweep
 from tcai.templates.files import load_template_files
+from tests.helpers import count
 
 
 def _corrupt(database, template_id: str, mutate) -> None:
@@ -27,20 +28,12 @@ def _corrupt(database, template_id: str, mutate) -> None:
     engine.dispose()
 
 
-def _count(database, model) -> int:
-    engine = database.engine()
-    with Session(engine) as session:
-        n = len(session.exec(select(model)).all())
-    engine.dispose()
-    return n
-
-
 def test_smoke_passes_for_all_17_and_leaves_nothing_behind(cli, seeded) -> None:
     result = cli("templates", "smoke")
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-1] == "✓ ALL 17 TEMPLATES PASSED SMOKE TEST"
     for model in (Workspace, Bot, Conversation, Message, Lead, AuditLog):
-        assert _count(seeded, model) == 0, model.__name__
+        assert count(seeded, model) == 0, model.__name__
 
 
 def test_smoke_json_and_a_broken_template(cli, seeded) -> None:

@@ -33,8 +33,8 @@ from tcai.guards.secrets import (
     scan_text,
     write_baseline,
 )
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 ALNUM = string.ascii_letters + string.digits
 UPPER_DIGITS = string.ascii_uppercase + string.digits
 HEX = "0123456789abcdef"

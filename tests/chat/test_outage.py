@@ -22,9 +22,9 @@ import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from tcai.quality.stub_llm import StubLLM
 from tcai.config import load_settings, new_secret
 from tcai.daemon.app import create_app
+from tcai.quality.stub_llm import StubLLM
 from tests.conftest import Database, engine_kind, postgres_url, provision
 
 ORIGIN = "https://fadefactory.example.org"
