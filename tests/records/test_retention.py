@@ -432,8 +432,10 @@ async def test_the_daemon_purges_shortly_after_start(
     monkeypatch.setattr(app_module, "purge_daily", functools.partial(purge_daily, first_delay=0.05))
     settings = load_settings().model_copy(update={"log_dir": tmp_path / "logs"})
     await aiohttp_client(create_app(settings, engine=engine))
-    for _ in range(200):
-        if not all_rows(migrated, LoginAttempt):
+    for _ in range(200):  # the purge, then its audit entry, land a moment apart
+        if not all_rows(migrated, LoginAttempt) and all_rows(
+            migrated, AuditLog, AuditLog.action == "retention.purge"
+        ):
             break
         await asyncio.sleep(0.05)
     assert all_rows(migrated, LoginAttempt) == []
