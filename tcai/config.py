@@ -35,6 +35,7 @@ SECRET_FIELDS = (
     "widget_secret",
     "widget_secret_previous",
     "smtp_password",
+    "metrics_token",
 )
 
 # Lower-cased fragments that mark a value someone meant to replace.
@@ -128,6 +129,9 @@ class Settings(BaseSettings):
     widget_secret_previous: SecretStr | None = None
     widget_secret_rotated_at: datetime | None = None
     widget_allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    metrics_token: SecretStr | None = None
+    """Set: `/metrics` wants `Authorization: Bearer <it>`. Unset: `/metrics` answers only
+    loopback peers (404 to anyone else)."""
     session_idle_timeout_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 30
     login_max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
     login_lockout_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 15
@@ -224,6 +228,29 @@ class Settings(BaseSettings):
                 f"must be at least {MIN_SECRET_LENGTH} characters (has {len(secret)}); {hint}"
             )
         if production and is_placeholder_secret(secret):
+            raise ValueError(f"looks like a placeholder, refused in production; {hint}")
+        return value
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _blank_metrics_token(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+    @field_validator("metrics_token", mode="after")
+    @classmethod
+    def _metrics_token(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None or info.data.get("tcai_env") != "production":
+            return value
+        token = value.get_secret_value()
+        hint = "make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        if len(token) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_SECRET_LENGTH} characters in production "
+                f"(has {len(token)}); {hint}"
+            )
+        if is_placeholder_secret(token):
             raise ValueError(f"looks like a placeholder, refused in production; {hint}")
         return value
 

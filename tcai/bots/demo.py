@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from tcai.bots.config import BotConfig
 from tcai.bots.provisioning import ClientRequest, create_client
 from tcai.bots.service import change_bot
 from tcai.data import data_file, load_yaml
@@ -98,3 +99,40 @@ def list_demo_bots(engine: Engine) -> list[tuple[str, str, str, str]]:
             .order_by(col(Workspace.slug))
         ).all()
     return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+@dataclass(frozen=True)
+class DemoSite:
+    """A demo business as its one-page site shows it: the facts are its bot's config."""
+
+    client_id: str
+    bot_id: str
+    template_key: str
+    group: str
+    config: BotConfig
+
+
+def demo_group(key: str) -> str:
+    for group in load_demo_businesses().get("groups", []):
+        if key in group["keys"]:
+            return str(group["label"])
+    return "More businesses"
+
+
+def list_demo_sites(engine: Engine) -> list[DemoSite]:
+    """Every demo workspace's first bot, with its config, by slug."""
+    with session_scope(engine) as session:
+        rows = session.exec(
+            select(Workspace.slug, Bot.bot_id, Bot.config)
+            .join(Bot, col(Bot.workspace_id) == col(Workspace.id))
+            .where(Workspace.status == "demo")
+            .order_by(col(Workspace.slug), col(Bot.bot_id))
+        ).all()
+    sites: dict[str, DemoSite] = {}
+    for slug, bot_id, document in rows:
+        if slug in sites:
+            continue
+        config = BotConfig.model_validate(document)
+        key = config.template.key
+        sites[slug] = DemoSite(slug, bot_id, key, demo_group(key), config)
+    return list(sites.values())

@@ -37,13 +37,43 @@ from tcai.errors import InvalidInput, NotFound, UsageError
 from tcai.templates.files import format_loc
 
 
-def get_bot(session: Session, bot_id: str) -> tuple[Bot, Workspace]:
-    row = session.exec(
-        select(Bot, Workspace).join(Workspace).where(col(Bot.bot_id) == bot_id.strip())
-    ).first()
+def get_bot(
+    session: Session, bot_id: str, *, workspace_id: int | None = None
+) -> tuple[Bot, Workspace]:
+    """The bot and its workspace; with `workspace_id`, a bot of another workspace is
+    `NotFound` exactly like one that does not exist (the portal's scoping)."""
+    query = select(Bot, Workspace).join(Workspace).where(col(Bot.bot_id) == bot_id.strip())
+    if workspace_id is not None:
+        query = query.where(col(Bot.workspace_id) == workspace_id)
+    row = session.exec(query).first()
     if row is None:
+        if workspace_id is not None:
+            raise NotFound("There is no such assistant in this workspace.")
         raise NotFound(f"no bot '{bot_id}'; see tcai bots list")
     return row[0], row[1]
+
+
+@dataclass(frozen=True)
+class WorkspaceBot:
+    """A bot as the portal shows it: its summary and its validated config."""
+
+    summary: dict[str, Any]
+    config: BotConfig
+
+
+def workspace_bots(engine: Engine, workspace_id: int) -> list[WorkspaceBot]:
+    """The bots of one workspace, by id."""
+    with session_scope(engine) as session:
+        rows = session.exec(
+            select(Bot, Workspace)
+            .join(Workspace)
+            .where(col(Bot.workspace_id) == workspace_id)
+            .order_by(col(Bot.bot_id))
+        ).all()
+        return [
+            WorkspaceBot(bot_summary(bot, ws), BotConfig.model_validate(bot.config))
+            for bot, ws in rows
+        ]
 
 
 def bot_summary(bot: Bot, workspace: Workspace) -> dict[str, Any]:
@@ -89,13 +119,20 @@ def list_clients(session: Session) -> list[dict[str, Any]]:
 
 
 def set_bot_status(
-    engine: Engine, bot_id: str, *, enabled: bool, reason: str | None, actor: str = "cli"
+    engine: Engine,
+    bot_id: str,
+    *,
+    enabled: bool,
+    reason: str | None,
+    actor: str = "cli",
+    workspace_id: int | None = None,
 ) -> dict[str, Any]:
-    """The kill switch: pause or resume one bot, audited, in every process within 2 s."""
+    """The kill switch: pause or resume one bot, audited, in every process within 2 s.
+    With `workspace_id`, only a bot of that workspace (else `NotFound`)."""
     if not enabled and not (reason and reason.strip()):
         raise UsageError('say why: --reason "..." (it is shown to operators and audited)')
     with session_scope(engine) as session:
-        bot, workspace = get_bot(session, bot_id)
+        bot, workspace = get_bot(session, bot_id, workspace_id=workspace_id)
         before = {"status": bot.status, "paused_reason": bot.paused_reason}
         if enabled:
             bot.status, bot.paused_reason, bot.paused_by, bot.paused_at = "active", None, None, None
@@ -292,9 +329,11 @@ def change_bot(
     patch: Doc | None = None,
     actor: str = "cli",
     reason: str | None = None,
+    workspace_id: int | None = None,
 ) -> BotChange:
+    """With `workspace_id`, only a bot of that workspace (else `NotFound`)."""
     with session_scope(engine) as session:
-        bot, workspace = get_bot(session, bot_id)
+        bot, workspace = get_bot(session, bot_id, workspace_id=workspace_id)
         before_doc: Doc = copy.deepcopy(bot.config)
         doc = _deep_merge(before_doc, patch or {})
         if "template" in (patch or {}):

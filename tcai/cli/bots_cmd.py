@@ -105,12 +105,14 @@ def set_(
             f"nothing to change; give key=value pairs ({', '.join(settable_keys())}) or --file"
         )
     patch = _load_patch(file) if file else None
+    cli = state(ctx)
     change = change_bot(
-        state(ctx).migrated_engine(),
+        cli.migrated_engine(),
         bot_id,
         assignments=assignments or [],
         patch=patch,
         reason=reason,
+        actor=cli.actor,
     )
     document = {
         "bot_id": change.bot_id,

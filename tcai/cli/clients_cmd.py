@@ -56,7 +56,8 @@ def create(
         plan=plan,
         bot_id=bot_id,
     )
-    made = create_client(state(ctx).migrated_engine(), request)
+    cli = state(ctx)
+    made = create_client(cli.migrated_engine(), request, actor=cli.actor)
     document = {
         "client_id": made.workspace_slug,
         "bot_id": made.bot_id,

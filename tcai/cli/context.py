@@ -1,11 +1,14 @@
-"""Per-invocation state: settings and the database engine, built on first use.
+"""Per-invocation state: settings, the database engine and the audit actor, built on
+first use.
 
 Commands that need neither (`--version`, `--help`, `templates suggest` on files) never
-read the environment; those that do fail with one line per bad variable.
+read the environment; those that do fail with one line per bad variable. Every change a
+command makes is audited with `actor` (`cli:<operating-system user>`).
 """
 
 from __future__ import annotations
 
+import getpass
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +18,20 @@ from sqlalchemy.engine import Engine
 from tcai.config import Settings, load_settings
 from tcai.db.engine import check_connection, make_engine
 from tcai.db.migrate import get_status
-from tcai.errors import MigrationRequired
+from tcai.errors import MigrationRequired, UsageError
+
+MAX_USER_NAME = 64
+
+
+def os_actor() -> str:
+    """`cli:<the operating-system user>` for the audit log, or `cli` when the user cannot
+    be told (no LOGNAME/USER and no passwd entry, as in some containers)."""
+    try:
+        name = getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        return "cli"
+    cleaned = "".join(c for c in name if c.isprintable() and not c.isspace())[:MAX_USER_NAME]
+    return f"cli:{cleaned}" if cleaned else "cli"
 
 
 @dataclass
@@ -23,6 +39,14 @@ class CliState:
     env_file: Path = Path(".env")
     _settings: Settings | None = None
     _engine: Engine | None = field(default=None, repr=False)
+    _actor: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """Who the audit log names for this command's changes, worked out once."""
+        if self._actor is None:
+            self._actor = os_actor()
+        return self._actor
 
     @property
     def settings(self) -> Settings:
@@ -53,6 +77,14 @@ class CliState:
                 "run `tcai db upgrade` (or `tcai init`)"
             )
         return engine
+
+    def public_url(self, url: str | None) -> str:
+        """The daemon's public base URL: `url` (a `--url` option) or http://HOST:PORT."""
+        settings = self.settings
+        base = (url or f"http://{settings.host}:{settings.port}").rstrip("/")
+        if not base.startswith(("http://", "https://")):
+            raise UsageError("--url must start with http:// or https://")
+        return base
 
     def close(self) -> None:
         if self._engine is not None:

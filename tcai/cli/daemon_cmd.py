@@ -20,7 +20,7 @@ from tcai.cli.options import JsonOpt
 from tcai.daemon.server import run_server
 from tcai.db.engine import session_scope
 from tcai.db.migrate import upgrade
-from tcai.errors import TcaiError, UsageError
+from tcai.errors import TcaiError
 from tcai.templates.files import load_template_files
 from tcai.templates.store import seed_templates
 
@@ -37,11 +37,7 @@ cache_app = typer.Typer(help="Daemon caches.", no_args_is_help=True)
 
 
 def _base_url(ctx: typer.Context, url: str | None) -> str:
-    settings = state(ctx).settings
-    base = (url or f"http://{settings.host}:{settings.port}").rstrip("/")
-    if not base.startswith(("http://", "https://")):
-        raise UsageError("--url must start with http:// or https://")
-    return base
+    return state(ctx).public_url(url)
 
 
 def serve_command(
@@ -178,7 +174,10 @@ def disable(
     json_: JsonOpt = False,
 ) -> None:
     """Pause a bot everywhere within 2 seconds (visitors get a polite note with the phone)."""
-    summary = set_bot_status(state(ctx).migrated_engine(), bot_id, enabled=False, reason=reason)
+    cli = state(ctx)
+    summary = set_bot_status(
+        cli.migrated_engine(), bot_id, enabled=False, reason=reason, actor=cli.actor
+    )
     output.emit_json(summary) if json_ else output.result(
         f"✓ {bot_id} paused: {summary['paused_reason']}"
     )
@@ -189,12 +188,16 @@ def enable(
     ctx: typer.Context, bot_id: Annotated[str, typer.Argument()], json_: JsonOpt = False
 ) -> None:
     """Resume a paused bot."""
-    summary = set_bot_status(state(ctx).migrated_engine(), bot_id, enabled=True, reason=None)
+    cli = state(ctx)
+    summary = set_bot_status(
+        cli.migrated_engine(), bot_id, enabled=True, reason=None, actor=cli.actor
+    )
     output.emit_json(summary) if json_ else output.result(f"✓ {bot_id} is active again")
 
 
 @cache_app.command("invalidate")
 def invalidate(ctx: typer.Context, bot_id: Annotated[str | None, typer.Argument()] = None) -> None:
     """Make every running daemon reload one bot (or all bots)."""
-    invalidate_caches(state(ctx).migrated_engine(), bot_id)
+    cli = state(ctx)
+    invalidate_caches(cli.migrated_engine(), bot_id, actor=cli.actor)
     output.result(f"✓ daemons will reload {bot_id or 'every bot'} within 2 seconds")

@@ -114,7 +114,8 @@ def retry(
     json_: JsonOpt = False,
 ) -> None:
     """Make a dead (or waiting) item due now; audited. Attempts so far are kept."""
-    item = retry_item(state(ctx).migrated_engine(), outbox_id, reason=reason)
+    cli = state(ctx)
+    item = retry_item(cli.migrated_engine(), outbox_id, reason=reason, actor=cli.actor)
     if json_:
         output.emit_json(item)
         return

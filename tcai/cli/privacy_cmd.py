@@ -58,8 +58,9 @@ def export(
     """Every record about one person, as one JSON document."""
     if output_file is not None and not output_file.parent.is_dir():
         raise UsageError(f"--output: folder {output_file.parent} does not exist")
+    cli = state(ctx)
     document = export_person(
-        state(ctx).migrated_engine(), email=email, phone=phone, workspace=workspace
+        cli.migrated_engine(), email=email, phone=phone, workspace=workspace, actor=cli.actor
     )
     if output_file is None:
         output.emit_json(document)
@@ -115,6 +116,7 @@ def erase(
         email=email,
         phone=phone,
         workspace=workspace,
+        actor=cli.actor,
         demo_safe_mode=cli.settings.demo_safe_mode,
     )
     if json_:

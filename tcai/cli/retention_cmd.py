@@ -23,7 +23,10 @@ def purge_(ctx: typer.Context, dry_run: DryRunOpt = False, json_: JsonOpt = Fals
     """Delete conversations, leads and logs older than each client's retention days."""
     cli = state(ctx)
     report = purge(
-        cli.migrated_engine(), dry_run=dry_run, demo_safe_mode=cli.settings.demo_safe_mode
+        cli.migrated_engine(),
+        dry_run=dry_run,
+        actor=cli.actor,
+        demo_safe_mode=cli.settings.demo_safe_mode,
     )
     if json_:
         output.emit_json(report.as_dict())

@@ -32,7 +32,7 @@ def rotate_command(
         ended = 0
     else:
         engine = cli.migrated_engine()
-        plan, ended = rotate(engine, path)
+        plan, ended = rotate(engine, path, actor=cli.actor)
     document = {
         "env_file": str(path),
         "changed": list(plan.changed),

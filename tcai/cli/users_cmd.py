@@ -1,20 +1,29 @@
-"""`tcai users`: operator and owner accounts."""
+"""`tcai users`: operator and owner accounts, and invitations to a workspace."""
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from tcai.access.users import change_password, create_user, list_users, set_disabled, unlock_user
+from tcai.access.users import (
+    account_email,
+    change_password,
+    check_new_user,
+    create_user,
+    list_users,
+    set_disabled,
+    unlock,
+)
 from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt
 from tcai.errors import UsageError
 
 users_app = typer.Typer(help="Operator and owner accounts.", no_args_is_help=True)
+ROLES_HELP = "owner, manager, staff, agent or viewer."
 
 
 def _password(prompt_twice: bool) -> str:
@@ -27,6 +36,13 @@ def _password(prompt_twice: bool) -> str:
     return str(typer.prompt("Password", hide_input=True, confirmation_prompt=prompt_twice))
 
 
+def _roles(row: dict[str, Any]) -> str:
+    """`super_admin`, `fade-factory:owner, clip-joint:viewer`, or `none`."""
+    roles = ["super_admin"] if row["global_role"] == "super_admin" else []
+    roles += [f"{m['client_id']}:{m['role']}" for m in row["memberships"]]
+    return ", ".join(roles) or "none"
+
+
 @users_app.command("create")
 def users_create(
     ctx: typer.Context,
@@ -35,33 +51,44 @@ def users_create(
         str | None, typer.Option("--workspace", "-w", help="Add as a member of it.")
     ] = None,
     role: Annotated[
-        str, typer.Option("--role", help="owner, manager, staff, agent or viewer.")
-    ] = "owner",
+        str | None, typer.Option("--role", help=f"In --workspace (default owner): {ROLES_HELP}")
+    ] = None,
     super_admin: Annotated[bool, typer.Option("--super-admin")] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Create an account (password from TCAI_PASSWORD or a prompt)."""
+    if role is not None and not workspace:
+        raise UsageError("--role needs --workspace (the role is the one held in it)")
+    cli = state(ctx)
+    engine = cli.migrated_engine()
+    member_role = role or "owner"
+    # Everything that can be refused is refused before anyone types a password.
+    check_new_user(engine, email, workspace=workspace, role=member_role)
     summary = create_user(
-        state(ctx).migrated_engine(),
+        engine,
         email,
         _password(True),
         super_admin=super_admin,
         workspace=workspace,
-        role=role,
+        role=member_role,
+        actor=cli.actor,
     )
-    output.emit_json(summary) if json_ else output.result(f"✓ created {summary['email']}")
+    if json_:
+        output.emit_json(summary)
+    else:
+        output.result(f"✓ created {summary['email']} ({_roles(summary)})")
 
 
 @users_app.command("list")
 def users_list(ctx: typer.Context, json_: JsonOpt = False) -> None:
-    """Accounts (no hashes)."""
+    """Accounts with their role in each workspace (no hashes)."""
     rows = list_users(state(ctx).migrated_engine())
     output.listing(
         rows,
         [
             ("email", "email"),
-            ("role", "global_role"),
-            ("disabled", lambda r: "yes" if r["disabled"] else "no"),
+            ("roles", _roles),
+            ("status", "status"),
             ("last login", "last_login_at"),
         ],
         json_=json_,
@@ -69,18 +96,70 @@ def users_list(ctx: typer.Context, json_: JsonOpt = False) -> None:
     )
 
 
+@users_app.command("invite")
+def users_invite(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Option("--email")],
+    workspace: Annotated[str, typer.Option("--workspace", "-w", help="The workspace's slug.")],
+    role: Annotated[str, typer.Option("--role", help=ROLES_HELP)],
+    ttl: Annotated[
+        str, typer.Option("--ttl", help="How long the link works: 5m to 7d (default 72h).")
+    ] = "72h",
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="The daemon's public URL (default http://HOST:PORT)."),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Invite someone to a workspace: prints a one-time link that lets them set a password."""
+    from tcai.access.invites import create_invite, invite_url
+    from tcai.access.tokens import parse_duration
+
+    cli = state(ctx)
+    lifetime = parse_duration(ttl)
+    base = cli.public_url(url)
+    token, expires = create_invite(
+        cli.migrated_engine(), email, workspace, role, lifetime, cli.actor
+    )
+    link = invite_url(base, token)
+    until = expires.strftime("%Y-%m-%d %H:%M UTC")
+    if json_:
+        output.emit_json(
+            {
+                "email": account_email(email),
+                "client_id": workspace,
+                "role": role,
+                "url": link,
+                "expires_at": expires.isoformat(),
+            }
+        )
+    else:
+        output.result(link)
+    output.info(f"✓ invited to {workspace} as {role}; the link works once, until {until}")
+    output.info("send it to them yourself: tcai does not e-mail invitations")
+    if cli.settings.is_production and base.startswith("http://"):
+        output.warn("the link is plain http; give --url https://… so the password travels safely")
+
+
 @users_app.command("passwd")
 def users_passwd(ctx: typer.Context, email: Annotated[str, typer.Argument()]) -> None:
     """Set a new password; the account's sessions end."""
-    ended = change_password(state(ctx).migrated_engine(), email, _password(True))
+    cli = state(ctx)
+    ended = change_password(cli.migrated_engine(), email, _password(True), actor=cli.actor)
     output.result(f"✓ password changed; {ended} session(s) ended")
 
 
 @users_app.command("unlock")
 def users_unlock(ctx: typer.Context, email: Annotated[str, typer.Argument()]) -> None:
-    """Clear a lockout after too many failed logins."""
-    was = unlock_user(state(ctx).migrated_engine(), email)
-    output.result("✓ unlocked" if was else "✓ was not locked")
+    """End a lockout after too many failed logins (the failure count starts again)."""
+    cli = state(ctx)
+    done = unlock(cli.migrated_engine(), email, actor=cli.actor)
+    cleared = f"; {done.failed_count} failed login(s) cleared" if done.failed_count else ""
+    if done.was_locked and done.locked_until is not None:
+        until = done.locked_until.strftime("%Y-%m-%d %H:%M UTC")
+        output.result(f"✓ unlocked {done.email}: it was locked until {until}{cleared}")
+    else:
+        output.result(f"✓ {done.email} was not locked{cleared}")
 
 
 @users_app.command("disable")
@@ -89,6 +168,8 @@ def users_disable(
     email: Annotated[str, typer.Argument()],
     enable: Annotated[bool, typer.Option("--enable", help="Re-enable instead.")] = False,
 ) -> None:
-    """Disable an account (its sessions end) or re-enable it."""
-    ended = set_disabled(state(ctx).migrated_engine(), email, not enable)
+    """Disable an account (its sessions end, its pending invitation is withdrawn) or
+    re-enable it."""
+    cli = state(ctx)
+    ended = set_disabled(cli.migrated_engine(), email, not enable, actor=cli.actor)
     output.result("✓ enabled" if enable else f"✓ disabled; {ended} session(s) ended")

@@ -1,6 +1,7 @@
 """`create_app(settings)`: the daemon's routes, middlewares and resources.
 
-Exactly the routes of docs/http-api.md (plus demo pages when started in demo mode). Each resource
+Exactly the routes of docs/http-api.md (plus demo pages when started in demo mode, and
+the owner portal's pages, rendered with Jinja templates). Each resource
 has one cleanup context: the database engine, the LLM client, the PostgreSQL change
 listener, the outbox delivery worker. Nothing here is global; everything hangs off the
 application by typed key.
@@ -24,6 +25,7 @@ from tcai.daemon.keys import CHAT, DEMO, DIRECTORY, ENGINE, LIMITS, LLM, METRICS
 from tcai.daemon.listener import listen_for_changes
 from tcai.daemon.metrics import Metrics
 from tcai.daemon.middlewares import make_middlewares
+from tcai.daemon.portal.web import setup_templates
 from tcai.daemon.probe import DatabaseProbe
 from tcai.daemon.ratelimit import RateLimits
 from tcai.daemon.routes import add_routes
@@ -107,5 +109,6 @@ def create_app(
     if worker == 0:
         app.cleanup_ctx.append(retention_purge)
 
+    setup_templates(app)
     add_routes(app)
     return app

@@ -21,7 +21,7 @@ from tcai.access.tokens import (
     verify_preview_token,
     verify_widget_token,
 )
-from tcai.bots.demo import list_demo_bots
+from tcai.bots.demo import DemoSite, list_demo_sites
 from tcai.chat.booking import record_click
 from tcai.chat.directory import CachedBot
 from tcai.chat.pipeline import ChatRequest
@@ -35,6 +35,8 @@ from tcai.daemon.middlewares import (
     error_response,
 )
 from tcai.daemon.origins import frame_ancestors, is_allowed, request_origin, self_origin
+from tcai.daemon.portal.sites import demo_groups, site_view, theme_css
+from tcai.daemon.portal.web import render
 from tcai.errors import (
     DatabaseUnavailable,
     InvalidMessage,
@@ -123,9 +125,30 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """The whole daemon's metrics, for the holder of METRICS_TOKEN or, with none set, for
+    a loopback peer only; anyone else learns nothing (the 404 of an unknown path)."""
+    from tcai.daemon.metrics import metrics_access
+
+    token = request.app[SETTINGS].metrics_token
+    secret = token.get_secret_value() if token is not None else None
+    decision = metrics_access(secret, request.headers, request.remote)
+    if decision == "hidden":
+        raise web.HTTPNotFound()
+    if decision == "unauthorized":
+        return error_response(
+            request,
+            401,
+            "invalid_token",
+            "a metrics token is required (Authorization: Bearer <METRICS_TOKEN>)",
+            {"WWW-Authenticate": 'Bearer realm="tcai-metrics"'},
+        )
     body = request.app[METRICS].render()
     return web.Response(
-        body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+        body=body,
+        headers={
+            "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
+            "Cache-Control": "no-store",
+        },
     )
 
 
@@ -396,34 +419,35 @@ async def preview_page(request: web.Request) -> web.Response:
     return _page(f"{bot.config.business.name} — assistant preview", body)
 
 
-async def demo_index(request: web.Request) -> web.Response:
+async def _demo_sites(request: web.Request) -> list[DemoSite]:
     if not request.app[DEMO]:
         raise NotFound("There is nothing at this address.")
-    bots = await asyncio.to_thread(list_demo_bots, request.app[ENGINE])
-    items = "".join(
-        f'<li><a href="/demo/{html.escape(slug)}">{html.escape(name)}</a> '
-        f"<small>{html.escape(tid)}</small></li>"
-        for slug, _bot_id, name, tid in bots
+    return await asyncio.to_thread(list_demo_sites, request.app[ENGINE])
+
+
+async def demo_index(request: web.Request) -> web.Response:
+    sites = await _demo_sites(request)
+    return render(
+        request,
+        "demo_index.html",
+        {"groups": demo_groups(sites), "count": len(sites)},
+        csp=PAGE_CSP,
     )
-    return _page(
-        "tcai demo",
-        "<main><h1>tcai demo</h1><p>One demo business per industry template. "
-        f"Pick one and chat with its assistant.</p><ul>{items}</ul></main>",
+
+
+async def demo_themes(request: web.Request) -> web.Response:
+    """Each demo business's colours as a stylesheet (the pages carry no inline style)."""
+    sites = await _demo_sites(request)
+    return web.Response(
+        text=theme_css(sites),
+        content_type="text/css",
+        headers={"Cache-Control": "public, max-age=60"},
     )
 
 
 async def demo_page(request: web.Request) -> web.Response:
-    if not request.app[DEMO]:
-        raise NotFound("There is nothing at this address.")
     slug = request.match_info["client_id"]
-    bots = {b[0]: b for b in await asyncio.to_thread(list_demo_bots, request.app[ENGINE])}
-    if slug not in bots:
+    site = next((s for s in await _demo_sites(request) if s.client_id == slug), None)
+    if site is None:
         raise NotFound("There is no demo business with that name.")
-    _slug, bot_id, name, tid = bots[slug]
-    body = (
-        f'<main><p><a href="/demo/">← all demo businesses</a></p><h1>{html.escape(name)}</h1>'
-        f"<p>A demo website for a business made from <code>{html.escape(tid)}</code>. "
-        "The assistant in the corner answers from this business's facts; "
-        "no API key needed.</p></main>" + _embed_tag(slug, bot_id)
-    )
-    return _page(f"{name} — tcai demo", body)
+    return render(request, "demo_site.html", {"site": site_view(site)}, csp=PAGE_CSP)

@@ -1,7 +1,7 @@
 """The daemon's routes, in one table (docs/http-api.md says what each one does).
 
 Exactly the public contract plus the demo pages, which answer 404 unless the daemon was
-started by `tcai demo`.
+started by `tcai demo`, and the owner portal's pages (`tcai/daemon/portal/routes.py`).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from tcai.daemon import handlers as h
+from tcai.daemon.portal.routes import add_portal_routes
 
 
 def add_routes(app: web.Application) -> None:
@@ -24,4 +25,6 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/widget/{name}", h.widget_asset)
     r.add_get("/preview/{token}", h.preview_page)
     r.add_get("/demo/", h.demo_index)
+    r.add_get("/demo/themes.css", h.demo_themes)
     r.add_get("/demo/{client_id}", h.demo_page)
+    add_portal_routes(app)

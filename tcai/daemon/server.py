@@ -5,21 +5,36 @@ event loop is shared) and every process binds the same port with SO_REUSEPORT; t
 kernel spreads connections across them. SIGTERM or SIGINT stops accepting, waits for
 in-flight requests to finish (up to `DRAIN_SECONDS`) and exits; the parent forwards the
 signal to its children and waits for them.
+
+With several workers `/metrics` reports the whole daemon: before any child starts, the
+parent makes a fresh private directory (mode 0700) for prometheus-client's multiprocess
+mode and every process keeps its instruments there (`tcai.daemon.metrics`); when a worker
+exits, the parent marks it dead (its live gauges go, its counts stay); the directory is
+removed when the daemon stops. One process keeps its own registry, as always.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
+import multiprocessing.connection
+import shutil
 import signal
+import tempfile
+import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from aiohttp import web
+from prometheus_client.multiprocess import mark_process_dead
 
 from tcai.config import Settings
 from tcai.daemon.app import create_app
+from tcai.daemon.metrics import use_multiprocess, use_single_process
 
 DRAIN_SECONDS = 30.0
+log = logging.getLogger("tcai.daemon")
 
 
 async def _serve(
@@ -51,10 +66,36 @@ async def _serve(
         await runner.cleanup()  # stops listening, lets in-flight requests finish
 
 
-def _child(settings: Settings, host: str, port: int, demo: bool, worker: int) -> None:
+def _child(
+    settings: Settings, host: str, port: int, demo: bool, worker: int, metrics_dir: Path
+) -> None:
+    use_multiprocess(metrics_dir)
     asyncio.run(
         _serve(settings, host, port, demo=demo, worker=worker, reuse_port=True, on_ready=None)
     )
+
+
+class _Reaper:
+    """Marks each child dead for the metrics as soon as it exits (it waits on the
+    processes' sentinels, so it never reaps them: the main thread joins them)."""
+
+    def __init__(self, children: list[multiprocessing.process.BaseProcess], metrics_dir: Path):
+        self.children, self.metrics_dir = children, metrics_dir
+        self.stopping = False
+        self.thread = threading.Thread(target=self._watch, name="tcai-reaper", daemon=True)
+
+    def _watch(self) -> None:
+        pending = {child.sentinel: child for child in self.children}
+        while pending:
+            for ready in multiprocessing.connection.wait(list(pending)):
+                assert isinstance(ready, int)  # sentinels are file descriptors
+                child = pending.pop(ready)
+                if child.pid is not None:
+                    mark_process_dead(child.pid, str(self.metrics_dir))  # type: ignore[no-untyped-call]
+                if not self.stopping:
+                    log.warning(
+                        "worker %s (pid %s) exited; the others keep serving", child.name, child.pid
+                    )
 
 
 def run_server(
@@ -66,24 +107,38 @@ def run_server(
     demo: bool = False,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
+    if workers <= 1:
+        use_single_process()
+        asyncio.run(
+            _serve(settings, host, port, demo=demo, worker=0, reuse_port=False, on_ready=on_ready)
+        )
+        return
+    metrics_dir = Path(tempfile.mkdtemp(prefix="tcai-metrics-"))  # fresh, mode 0700
+    use_multiprocess(metrics_dir)  # the environment the children inherit, and this process
     children: list[multiprocessing.process.BaseProcess] = []
-    if workers > 1:
+    reaper = _Reaper(children, metrics_dir)
+    try:
         context = multiprocessing.get_context("spawn")
         for index in range(1, workers):
             child = context.Process(
-                target=_child, args=(settings, host, port, demo, index), daemon=False
+                target=_child,
+                args=(settings, host, port, demo, index, metrics_dir),
+                name=f"tcai-worker-{index}",
+                daemon=False,
             )
             child.start()
             children.append(child)
-    try:
+        reaper.thread.start()
         asyncio.run(
-            _serve(
-                settings, host, port, demo=demo, worker=0, reuse_port=workers > 1, on_ready=on_ready
-            )
+            _serve(settings, host, port, demo=demo, worker=0, reuse_port=True, on_ready=on_ready)
         )
     finally:
+        reaper.stopping = True
         for running in children:
             if running.is_alive():
                 running.terminate()  # SIGTERM: each child drains like the parent
         for running in children:
             running.join(DRAIN_SECONDS + 5)
+        if reaper.thread.is_alive():
+            reaper.thread.join(5)
+        shutil.rmtree(metrics_dir, ignore_errors=True)

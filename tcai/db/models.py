@@ -387,3 +387,22 @@ class CacheSignal(SQLModel, table=True):
     name: str = Field(max_length=80, primary_key=True)
     version: int = Field(default=0)
     updated_at: datetime = _created()
+
+
+class UserInvite(SQLModel, table=True):
+    """A one-time link that lets an invited user choose a password (`tcai users invite`).
+    Only the link token's SHA-256 is stored; the user stays disabled until it is used."""
+
+    __tablename__ = "user_invite"
+    __table_args__ = (_in("role", MEMBERSHIP_ROLES, "role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: int = Field(foreign_key="app_user.id", ondelete="CASCADE", index=True)
+    workspace_id: int = Field(foreign_key="workspace.id", ondelete="CASCADE", index=True)
+    role: str = Field(max_length=20)
+    invited_by: str = Field(max_length=254)
+    created_at: datetime = _created()
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    accepted_at: datetime | None = _when()
+    revoked_at: datetime | None = _when()

@@ -1,4 +1,8 @@
-"""Leads for operators: list and export (CSV safe for spreadsheets, or JSON).
+"""Leads for operators: list, search, change a lead's status (audited) and export (CSV
+safe for spreadsheets, or JSON).
+
+Functions the portal calls take the workspace's id, so a lead of another workspace is
+simply not found.
 
 CSV cells that a spreadsheet would read as a formula (starting with = + - @, a tab or a
 carriage return) are prefixed with an apostrophe. Importing the spool the chat engine
@@ -10,12 +14,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from tcai.audit import record_audit
 from tcai.db.engine import session_scope
 from tcai.db.models import (
     LEAD_STATUSES,
@@ -26,6 +33,8 @@ from tcai.db.models import (
 from tcai.db.types import utcnow
 from tcai.errors import InvalidInput, NotFound
 
+STATUSES: tuple[str, ...] = LEAD_STATUSES
+"""The statuses a lead can have, in their working order (the database allows only these)."""
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_COLUMNS = (
     "lead_id",
@@ -86,6 +95,122 @@ def list_leads(
         if since:
             query = query.where(col(Lead.created_at) >= since)
         return [_lead_row(lead, bot_id) for lead, bot_id in session.exec(query)]
+
+
+def _local_start(day: date, zone: str) -> datetime:
+    return datetime.combine(day, time(0, 0), ZoneInfo(zone))
+
+
+def find_leads(
+    engine: Engine,
+    workspace_id: int,
+    *,
+    status: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    search: str | None = None,
+    limit: int = 500,
+) -> list[dict[str, Any]]:
+    """A workspace's leads, newest first: by status, created between two days (inclusive,
+    in the workspace's time zone) and a search over name, phone, e-mail and service."""
+    if status is not None and status not in LEAD_STATUSES:
+        raise InvalidInput(f"status: must be one of {', '.join(LEAD_STATUSES)}")
+    with session_scope(engine) as session:
+        ws = session.get(Workspace, workspace_id)
+        if ws is None:
+            raise NotFound("There is nothing at this address.")
+        query = (
+            select(Lead, Bot.bot_id)
+            .join(Bot, col(Lead.bot_id) == col(Bot.id), isouter=True)
+            .where(Lead.workspace_id == workspace_id)
+            .order_by(col(Lead.created_at).desc(), col(Lead.id).desc())
+            .limit(limit)
+        )
+        if status:
+            query = query.where(Lead.status == status)
+        if since:
+            query = query.where(col(Lead.created_at) >= _local_start(since, ws.timezone))
+        if until:
+            end = _local_start(until + timedelta(days=1), ws.timezone)
+            query = query.where(col(Lead.created_at) < end)
+        text = (search or "").strip().lower()[:100]
+        if text:
+            query = query.where(
+                sa.or_(
+                    *(
+                        sa.func.lower(sa.func.coalesce(column, "")).contains(text, autoescape=True)
+                        for column in (
+                            col(Lead.name),
+                            col(Lead.phone),
+                            col(Lead.email),
+                            col(Lead.service_requested),
+                        )
+                    )
+                )
+            )
+        return [_lead_row(lead, bot_id) for lead, bot_id in session.exec(query)]
+
+
+def set_lead_status(
+    engine: Engine, workspace_id: int, lead_id: int, status: str, *, actor: str
+) -> dict[str, Any]:
+    """Move one lead of the workspace to `status` (new, contacted, qualified, converted,
+    lost), audited with `actor`; a lead of another workspace is `NotFound`."""
+    if status not in LEAD_STATUSES:
+        raise InvalidInput(f"status: must be one of {', '.join(LEAD_STATUSES)}")
+    with session_scope(engine) as session:
+        lead = session.exec(
+            select(Lead).where(Lead.id == lead_id, Lead.workspace_id == workspace_id)
+        ).first()
+        if lead is None:
+            raise NotFound("There is no such lead in this workspace.")
+        before = lead.status
+        if before != status:
+            lead.status, lead.updated_at = status, utcnow()
+            session.add(lead)
+            record_audit(
+                session,
+                actor=actor,
+                action="lead.status",
+                target=f"lead:{lead_id}",
+                workspace_id=workspace_id,
+                before={"status": before},
+                after={"status": status},
+            )
+        return _lead_row(lead, None)
+
+
+def export_leads_csv(
+    engine: Engine,
+    workspace_id: int,
+    *,
+    actor: str,
+    status: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    search: str | None = None,
+) -> str:
+    """The workspace's leads (filtered like `find_leads`) as formula-safe CSV; the export
+    of personal data in bulk is audited with `actor` and the row count."""
+    rows = find_leads(
+        engine,
+        workspace_id,
+        status=status,
+        since=since,
+        until=until,
+        search=search,
+        limit=100_000,
+    )
+    with session_scope(engine) as session:
+        record_audit(
+            session,
+            actor=actor,
+            action="lead.export",
+            target=f"workspace:{workspace_id}",
+            workspace_id=workspace_id,
+            after={"rows": len(rows), "status": status, "search": bool(search)},
+        )
+    return to_csv(rows)
 
 
 def _lead_row(lead: Lead, bot_id: str | None) -> dict[str, Any]:

@@ -45,6 +45,7 @@ WORKSPACE_TABLES: tuple[OwnedTable, ...] = (
     OwnedTable("audit_log", m.AuditLog, "workspace", True, "logs"),
     OwnedTable("system_log", m.SystemLog, "workspace", True, "logs"),
     OwnedTable("login_attempt", m.LoginAttempt, "person", True, "logs"),
+    OwnedTable("user_invite", m.UserInvite, "workspace", False, None),
     OwnedTable("membership", m.Membership, "workspace", False, None),
     OwnedTable("bot", m.Bot, "workspace", False, None),
 )

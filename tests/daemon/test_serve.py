@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -185,6 +187,76 @@ def test_several_workers_share_one_port(daemon_env) -> None:
         assert all(http("GET", base + "/api/health")[0] == 200 for _ in range(20))
         assert chat(base)[0] == 200
     assert process.returncode == 0
+
+
+def scrape(base: str, token: str) -> str:
+    request = urllib.request.Request(
+        base + "/metrics", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return str(response.read().decode())
+
+
+def sample(text: str, key: str) -> float:
+    """A sample's value in a Prometheus text document (0 when absent)."""
+    for line in text.splitlines():
+        if line.startswith(key + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def worker_pids(parent: int) -> list[int]:
+    """The worker processes `tcai serve` spawned (not multiprocessing's resource tracker)."""
+    found = []
+    for children in Path(f"/proc/{parent}/task").glob("*/children"):
+        for pid in children.read_text().split():
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(int(pid))
+    return found
+
+
+def test_several_workers_report_the_whole_daemon_in_metrics(daemon_env, tmp_path) -> None:
+    token, temp, logs = new_secret(), tmp_path / "tmp", Path(daemon_env["LOG_DIR"])
+    temp.mkdir()
+    env = {**daemon_env, "METRICS_TOKEN": token, "TMPDIR": str(temp)}
+    widget = 'tcai_http_requests_total{method="GET",route="/widget/{name}",status="200"}'
+
+    def served(log_name: str) -> int:
+        path = logs / log_name
+        lines = path.read_text().splitlines() if path.exists() else []
+        return sum('"/widget/{name}"' in line for line in lines)
+
+    with serving(env, "--workers", "2") as (base, process):
+        [shared] = list(temp.glob("tcai-metrics-*"))  # fresh and private
+        assert stat.S_IMODE(shared.stat().st_mode) == 0o700
+        wait_for(lambda: sample(scrape(base, token), "tcai_daemon_workers") == 2.0, 30)
+        assert http("GET", base + "/metrics")[0] == 401  # the token holds on every worker
+        sent = 0
+        while sent < 500 and not (served("access.jsonl") and served("access.w1.jsonl")):
+            with urllib.request.urlopen(base + "/widget/embed.js", timeout=10) as response:
+                assert response.status == 200
+            sent += 1
+        # The kernel spread the connections over both workers...
+        first, second = served("access.jsonl"), served("access.w1.jsonl")
+        assert first > 0 and second > 0 and first + second == sent
+        # ...and whichever worker answers /metrics counts every request of the daemon.
+        for _ in range(8):
+            assert sample(scrape(base, token), widget) == sent
+        # A worker that exits: its counts stay, its live gauges go (marked dead).
+        [child] = worker_pids(process.pid)
+        os.kill(child, signal.SIGKILL)
+
+        def one_worker_left() -> bool:
+            try:
+                return sample(scrape(base, token), "tcai_daemon_workers") == 1.0
+            except OSError:  # a connection the killed worker had accepted
+                return False
+
+        wait_for(one_worker_left, 10)
+        text = scrape(base, token)
+        assert sample(text, widget) == sent and sample(text, "tcai_http_in_flight") == 1.0
+    assert process.returncode == 0
+    assert not list(temp.glob("tcai-metrics-*"))  # removed when the daemon stops
 
 
 def test_health_embed_and_preview_commands(daemon_env) -> None:

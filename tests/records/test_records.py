@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import timedelta
 
 import pytest
 from sqlmodel import Session, select
@@ -160,14 +161,16 @@ def test_users_lifecycle(cli, seeded, barber, monkeypatch) -> None:
         session.add(
             UserSession(token_hash="a" * 64, user_id=user.id, csrf_token="c", expires_at=utcnow())
         )
-        session.add(Lockout(email=user.email, failed_count=7, locked_until=utcnow()))
+        locked_until = utcnow() + timedelta(minutes=10)
+        session.add(Lockout(email=user.email, failed_count=7, locked_until=locked_until))
         session.commit()
     monkeypatch.setenv("TCAI_PASSWORD", "password")
     weak = cli("users", "passwd", "ana@fadefactory.shop")
     assert weak.exit_code == 1 and "common" in weak.stderr
     monkeypatch.setenv("TCAI_PASSWORD", "an even longer pass phrase")
     assert "1 session(s) ended" in cli("users", "passwd", "ana@fadefactory.shop").stdout
-    assert cli("users", "unlock", "ana@fadefactory.shop").stdout.strip() == "✓ unlocked"
+    unlocked = cli("users", "unlock", "ana@fadefactory.shop").stdout.strip()
+    assert unlocked.startswith("✓ unlocked ana@fadefactory.shop: it was locked until")
     assert cli("users", "disable", "ana@fadefactory.shop").exit_code == 0
     with Session(engine) as session:
         user = session.exec(select(User)).one()

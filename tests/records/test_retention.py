@@ -21,6 +21,7 @@ from sqlmodel import Session, select
 import tcai.daemon.app as app_module
 import tcai.records.retention as retention_module
 from tcai.chat.pipeline import ChatRequest
+from tcai.cli.context import os_actor
 from tcai.config import load_settings
 from tcai.daemon.app import create_app
 from tcai.db.models import (
@@ -382,7 +383,8 @@ def test_the_cli_purges_and_reports(cli, migrated) -> None:
     assert "✓ deleted 1 rows in 1 batches" in done.stdout
     assert [a.email for a in all_rows(migrated, LoginAttempt)] == ["new@fadefactory.test"]
     [entry] = all_rows(migrated, AuditLog)
-    assert (entry.action, entry.actor, entry.after["total"]) == ("retention.purge", "cli", 1)
+    assert (entry.action, entry.after["total"]) == ("retention.purge", 1)
+    assert entry.actor == os_actor()  # the operating-system user, e.g. cli:alice
 
 
 def test_bad_batch_size_is_refused(migrated) -> None:
