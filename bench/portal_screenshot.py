@@ -144,7 +144,14 @@ def spread_over_a_month(engine: object) -> None:
 async def shoot(base: str, password: str, out: Path, extra: Path | None) -> None:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+            ],
         )
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
         await page.goto(f"{base}/portal/login")

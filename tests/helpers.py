@@ -12,6 +12,17 @@ from tcai.bots.service import change_bot
 from tcai.config import Settings, load_settings, new_secret
 
 REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+"""Debian's Chromium (apt-get install chromium chromium-driver); no test downloads one."""
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 ALLOWED = "https://fadefactory.example.org"
 CHAT_PATH = "/api/chat/fade-factory/fade-factory_main"
 CONFIG_PATH = "/api/widget/config/fade-factory/fade-factory_main"
@@ -53,3 +64,16 @@ async def token_for(client: Any, origin: str = ALLOWED) -> str:
     response = await client.get(CONFIG_PATH, headers={"Origin": origin})
     assert response.status == 200, await response.text()
     return str((await response.json())["token"])
+
+
+def console_problems(page: Any) -> list[str]:
+    """Collect a page's console errors, CSP violations and uncaught exceptions."""
+    problems: list[str] = []
+
+    def on_console(message: Any) -> None:
+        if message.type == "error" or "Content Security Policy" in message.text:
+            problems.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    return problems

@@ -11,21 +11,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from tcai.daemon.app import create_app
 from tcai.db.models import Bot, Lead
 from tests.conftest import provision
 from tests.daemon.portal_support import OWN, make_visit, strong_password
-from tests.helpers import REPO, make_settings, rows
+from tests.helpers import REPO, console_problems, make_settings, rows
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
 ARTIFACTS = REPO / "test-artifacts"
 BOT = f"{OWN}_main"
 EMAIL = "owner@fade-factory.shop"
@@ -80,27 +77,7 @@ async def site(seeded, tmp_path) -> AsyncIterator[Site]:
     engine.dispose()
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: apt-get install -y chromium"
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=ARGS, headless=True
-        )
-        yield launched
-        await launched.close()
-
-
-def watch(page: Page) -> list[str]:
-    problems: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error" or "Content Security Policy" in message.text:
-            problems.append(message.text)
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    return problems
+watch = console_problems
 
 
 async def shot(page: Page, name: str) -> None:

@@ -10,28 +10,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from tcai.daemon.app import create_app
 from tests.conftest import provision
-from tests.helpers import REPO, make_settings
+from tests.helpers import REPO, console_problems, make_settings
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = REPO / "test-artifacts"
 BOT = "fade-factory_main"
 
@@ -95,29 +84,7 @@ async def site(seeded, tmp_path) -> AsyncIterator[Site]:
         await server.close()
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    assert Path(CHROMIUM).exists(), (
-        "Debian's chromium is missing: apt-get install -y chromium chromium-driver"
-    )
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=ARGS, headless=True
-        )
-        yield launched
-        await launched.close()
-
-
-def watch_console(page: Page) -> list[str]:
-    problems: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if "Content Security Policy" in message.text or message.type == "error":
-            problems.append(message.text)
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    return problems
+watch_console = console_problems
 
 
 async def shot(page: Page, name: str) -> None:
