@@ -38,7 +38,7 @@ from tcai.chat.intents import Hit, Reader, Reading, load_intent_rules
 from tcai.chat.offerings import Offering, Offerings, OfferMatch, Term, content_words, root
 from tcai.chat.rules import ChatRules, load_rules
 from tcai.text.contacts import Contacts, display_phone
-from tcai.text.normalise import words
+from tcai.text.normalise import join_sentences, words
 
 _WEEKDAY_SLOTS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FACT_INTENTS = ("urgent", "hours", "location", "parking", "phone", "price", "services", "offer")
@@ -57,10 +57,6 @@ class FactsAnswer:
     intents: tuple[str, ...] = ()
     """What answered, in reply order ("hours", "faq", "greeting", ...): for tests and the
     evaluation; the visitor never sees it."""
-
-
-def _join(*parts: str) -> str:
-    return " ".join(part.strip() for part in parts if part and part.strip())
 
 
 def _and(items: Sequence[str], language: str = "en") -> str:
@@ -185,18 +181,22 @@ class FactsBook:
         if not parts and decision is None:
             social = self._social(turn, given)
             if social:
-                return FactsAnswer(_join(*social), True, ("greeting",))
+                return FactsAnswer(join_sentences(*social), True, ("greeting",))
             if ack:
-                return FactsAnswer(_join(ack, self._say(turn, "contact_only")), True, ("contact",))
+                return FactsAnswer(
+                    join_sentences(ack, self._say(turn, "contact_only")), True, ("contact",)
+                )
         if decision is not None:
             booking = self._booking(turn, decision, known_phone)
-            return FactsAnswer(_join(ack, *parts, booking), bool(parts), (*intents, "booking"))
+            return FactsAnswer(
+                join_sentences(ack, *parts, booking), bool(parts), (*intents, "booking")
+            )
         if parts:
             ask = ""
             if ask_contact:
                 ask = self._say(turn, "ask_phone" if given.name else "contact_ask")
-            return FactsAnswer(_join(ack, *parts, ask), True, tuple(intents))
-        return FactsAnswer(_join(ack, self._fallback(turn, known_phone)), False)
+            return FactsAnswer(join_sentences(ack, *parts, ask), True, tuple(intents))
+        return FactsAnswer(join_sentences(ack, self._fallback(turn, known_phone)), False)
 
     def _say(self, turn: _Turn, key: str, **values: str | None) -> str:
         rules = load_rules()
@@ -209,11 +209,11 @@ class FactsBook:
         if decision.handling == "external" and decision.url:
             return rules.say("booking_redirect", url=decision.url)
         ask = "" if known_phone else rules.say("ask_name_phone")
-        return _join(rules.say("booking_requested"), ask)
+        return join_sentences(rules.say("booking_requested"), ask)
 
     def _fallback(self, turn: _Turn, known_phone: bool) -> str:
         link = self._link
-        return _join(
+        return join_sentences(
             self._say(turn, "fallback"),
             "" if known_phone else self._say(turn, "fallback_ask"),
             self._say(turn, "fallback_call", phone=self.phone),
@@ -483,7 +483,12 @@ class FactsBook:
         else:
             call = self._say(turn, "urgent_ask")
         # The urgent answer leads: whatever else was asked comes after it.
-        turn.add(-1, "urgent", _join(call, text) if self.phone else _join(text, call), clauses)
+        turn.add(
+            -1,
+            "urgent",
+            join_sentences(call, text) if self.phone else join_sentences(text, call),
+            clauses,
+        )
 
     def _hours(self, turn: _Turn) -> None:
         r = turn.reading
@@ -499,7 +504,7 @@ class FactsBook:
             faq = self._topic_faq(turn, "hours", r.text)
             if faq is not None and faq.index not in turn.used_faqs:
                 turn.used_faqs.add(faq.index)
-                text = _join(faq.entry.answer, text)
+                text = join_sentences(faq.entry.answer, text)
             turn.add(position, "hours", text, clauses)
             return
         turn.add(position, "hours", self._hours_text(turn), clauses)
@@ -524,7 +529,7 @@ class FactsBook:
         days = list(dict.fromkeys(days))[:3]
         if days:
             alone = len(days) == 1
-            return _join(*(self._day_text(turn, d, next_open=alone) for d in days))
+            return join_sentences(*(self._day_text(turn, d, next_open=alone) for d in days))
         if "week" in slots:
             return self._say(turn, "hours_week", hours=week.summary(lang))
         if "now" in slots:
@@ -543,19 +548,23 @@ class FactsBook:
         spans = week.spans[weekday]
         if weekday == today:
             if not spans:
-                return _join(self._say(turn, "hours_today_closed", day=name), self._next_text(turn))
+                return join_sentences(
+                    self._say(turn, "hours_today_closed", day=name), self._next_text(turn)
+                )
             text = self._say(turn, "hours_today_open", day=name, spans=say_spans(spans, lang))
             if week.is_open_at(turn.now):
                 closes = week.closes_at(turn.now)
                 return (
-                    _join(text, self._say(turn, "hours_now_open", time=say_time(closes)))
+                    join_sentences(text, self._say(turn, "hours_now_open", time=say_time(closes)))
                     if closes
                     else text
                 )
             upcoming = week.next_opening(turn.now)
             if upcoming and upcoming[0] == 0:
-                return _join(text, self._say(turn, "hours_now_closed"), self._next_text(turn))
-            return _join(text, self._say(turn, "hours_done_today"), self._next_text(turn))
+                return join_sentences(
+                    text, self._say(turn, "hours_now_closed"), self._next_text(turn)
+                )
+            return join_sentences(text, self._say(turn, "hours_done_today"), self._next_text(turn))
         tomorrow = weekday == (today + 1) % 7
         if spans:
             key = "hours_tomorrow_open" if tomorrow else "hours_day_open"
@@ -564,7 +573,7 @@ class FactsBook:
         after = next((d % 7 for d in range(weekday + 1, weekday + 8) if week.spans[d % 7]), None)
         text = self._say(turn, key, day=name)
         if next_open and after is not None and after != weekday:
-            text = _join(
+            text = join_sentences(
                 text,
                 self._say(
                     turn,
@@ -581,7 +590,7 @@ class FactsBook:
         closes = week.closes_at(turn.now)
         if closes is not None:
             return self._say(turn, "hours_now_open", time=say_time(closes))
-        return _join(self._say(turn, "hours_now_closed"), self._next_text(turn))
+        return join_sentences(self._say(turn, "hours_now_closed"), self._next_text(turn))
 
     def _next_text(self, turn: _Turn) -> str:
         week = self.week
@@ -622,7 +631,7 @@ class FactsBook:
             self._use_faq(turn, faq, hits[0].start, clauses)
             return
         address = self.config.business.address
-        text = _join(
+        text = join_sentences(
             self._say(turn, "location", address=address) if address else "",
             self._say(turn, "parking_call", phone=self.phone) or self._say(turn, "parking_ask"),
         )
@@ -635,7 +644,7 @@ class FactsBook:
         email = self.config.business.email
         wants_email = "email" in r.words
         if self.phone:
-            text = _join(
+            text = join_sentences(
                 self._say(turn, "phone", phone=self.phone),
                 self._say(turn, "email", email=email) if wants_email else "",
             )
@@ -693,7 +702,7 @@ class FactsBook:
                 # "if I cancel last minute is there a fee": an FAQ explains those words
                 # (the clause stays open for it); they are not an unknown service.
                 return
-            text = _join(self._offer_no(turn, match), listed)
+            text = join_sentences(self._offer_no(turn, match), listed)
         else:
             text = listed
         turn.add(position, "price", text, clauses)
@@ -783,7 +792,7 @@ class FactsBook:
             return
         if match.offerings:
             names = _and([o.name for o in match.offerings[:2]], turn.language)
-            text = _join(
+            text = join_sentences(
                 self._say(
                     turn,
                     "offer_partial",
@@ -802,7 +811,7 @@ class FactsBook:
             turn.explained.update(clauses)
             return
         if explicit and r.is_question and not turn.explained.intersection(clauses):
-            text = _join(self._offer_no(turn, match), self._call_or_ask(turn))
+            text = join_sentences(self._offer_no(turn, match), self._call_or_ask(turn))
             turn.add(position, "offer", text, clauses)
 
     def _covers(self, roots: frozenset[str], terms: frozenset[str], term: Term) -> bool:
@@ -843,7 +852,7 @@ class FactsBook:
         priced = [o for o in chosen if o.priced]
         if items or priced:
             lines.append(self._items_text(turn, [*priced, *items][:3]))
-        return _join(*lines)
+        return join_sentences(*lines)
 
     def _offer_no(self, turn: _Turn, match: OfferMatch) -> str:
         names = _and([s.name for s in self.offerings.services], turn.language)

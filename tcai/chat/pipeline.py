@@ -57,7 +57,7 @@ from tcai.db.engine import session_scope
 from tcai.db.types import utcnow
 from tcai.errors import DatabaseUnavailable, InvalidMessage
 from tcai.text.contacts import Contacts, display_phone, extract_contacts
-from tcai.text.normalise import contains_phrase
+from tcai.text.normalise import contains_phrase, join_sentences
 from tcai.text.redact import redact_cards
 
 log = logging.getLogger("tcai.chat")
@@ -364,7 +364,7 @@ class ChatEngine:
             await _send(on_chunk, text)
         elif turn is None:
             # Never seen this bot and the database is down: say so kindly; keep contacts.
-            text = _join(
+            text = join_sentences(
                 rules.say("unavailable"),
                 rules.say("details_saved") if _has_contacts(contacts) else "",
             )
@@ -451,7 +451,7 @@ class ChatEngine:
             if config.after_hours_mode == "replace":
                 text = config.after_hours_message
                 if config.lead_capture and not known_phone:
-                    text = _join(text, rules.say("contact_ask"))
+                    text = join_sentences(text, rules.say("contact_ask"))
                 await _send(on_chunk, text)
                 return text, "automation", decision, None
             prefix = config.after_hours_message.strip() + "\n\n"
@@ -504,7 +504,7 @@ class ChatEngine:
         phone = display_phone(config.business.phone)
         if degraded and phone and phone not in text:
             # While the database is down the phone is the one sure way to reach them.
-            text = _join(text, rules.say("reach_us", phone=phone))
+            text = join_sentences(text, rules.say("reach_us", phone=phone))
         await _send(on_chunk, prefix + text)
         return prefix + text, source, decision, None
 
@@ -610,10 +610,6 @@ def _booking_actions(
         "label": decision.label,
     }
     return [action], BookingRecord("internal", decision.appointment_type, service=decision.service)
-
-
-def _join(*parts: str) -> str:
-    return " ".join(part.strip() for part in parts if part and part.strip())
 
 
 def _crisis_text(config: BotConfig | None, message: str, match: CrisisMatch) -> str:

@@ -13,6 +13,7 @@ from tcai.bots.config import BotConfig
 from tcai.chat.directory import CachedBot
 from tcai.chat.rules import load_rules
 from tcai.text.contacts import display_phone
+from tcai.text.normalise import join_sentences
 
 
 def is_paused(bot: CachedBot) -> bool:
@@ -20,22 +21,20 @@ def is_paused(bot: CachedBot) -> bool:
     return bot.status != "active" or bot.workspace_status == "paused"
 
 
-def _join(*parts: str) -> str:
-    return " ".join(part.strip() for part in parts if part and part.strip())
-
-
 def paused_text(config: BotConfig) -> str:
     """The polite "we'll be back", with the business's phone when it has one."""
     rules = load_rules()
     phone = display_phone(config.business.phone)
-    return _join(rules.say("paused", name=config.business.name), rules.say("reach_us", phone=phone))
+    return join_sentences(
+        rules.say("paused", name=config.business.name), rules.say("reach_us", phone=phone)
+    )
 
 
 def limit_text(config: BotConfig) -> str:
     """The friendly "can't take more chats" of a bot over its plan's quota."""
     rules = load_rules()
     reach = rules.say("reach_us", phone=display_phone(config.business.phone))
-    return _join(rules.say("limit"), reach or rules.say("contact_directly"))
+    return join_sentences(rules.say("limit"), reach or rules.say("contact_directly"))
 
 
 def quick_replies(config: BotConfig | None) -> list[dict[str, Any]]:

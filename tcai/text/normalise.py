@@ -40,3 +40,8 @@ def contains_phrase(haystack: str, phrase: str) -> bool:
     if not needle:
         return False
     return f" {needle} " in f" {normalise(haystack)} "
+
+
+def join_sentences(*parts: str | None) -> str:
+    """Non-empty parts, trimmed, joined by one space: how replies are assembled."""
+    return " ".join(part.strip() for part in parts if part and part.strip())
