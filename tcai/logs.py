@@ -9,10 +9,12 @@ tokens), the status, the duration, the request id and an anonymised client addre
 from __future__ import annotations
 
 import contextvars
+import functools
 import ipaddress
 import json
 import logging
 import logging.handlers
+import os
 import queue
 import threading
 from pathlib import Path
@@ -24,6 +26,7 @@ MAX_BYTES = 10 * 1024 * 1024
 BACKUPS = 5
 
 
+@functools.lru_cache(maxsize=4096)
 def anonymise_ip(ip: str | None) -> str | None:
     if not ip:
         return None
@@ -49,21 +52,65 @@ class JsonLines(logging.Formatter):
         return json.dumps(document, ensure_ascii=False, default=str)
 
 
-def make_file_logger(
-    name: str, log_dir: Path, filename: str
-) -> tuple[logging.Logger, logging.Handler]:
-    """A logger writing JSON lines to LOG_DIR/filename with size-based rotation; the
-    handler is returned so its owner can close it on shutdown."""
-    logger = logging.getLogger(name)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    log_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(
-        (log_dir / filename).resolve(), maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
-    )
-    handler.setFormatter(JsonLines())
-    logger.addHandler(handler)
-    return logger, handler
+class AccessLog:
+    """The daemon's access log: one JSON line per request, written with one `os.write`
+    to a file opened for appending — no logging records, handler lock or formatter, and
+    no `stat` per line (the size is counted here), so a line costs a few microseconds on
+    the event loop. Rotated like the other logs (`MAX_BYTES` × `BACKUPS`); new files are
+    readable by their owner only. Each process writes its own file."""
+
+    def __init__(
+        self, path: Path, name: str, *, max_bytes: int = MAX_BYTES, backups: int = BACKUPS
+    ) -> None:
+        self.path, self.name = path.resolve(), name
+        self.max_bytes, self.backups = max_bytes, backups
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = -1
+        self._size = 0
+        self._lock = threading.Lock()
+        self._open()
+
+    def _open(self) -> None:
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._size = os.fstat(self._fd).st_size
+
+    def write(self, event: str, **fields: Any) -> None:
+        document = {
+            "ts": utcnow().isoformat(),
+            "level": "info",
+            "logger": self.name,
+            "event": event,
+            **fields,
+        }
+        line = (json.dumps(document, ensure_ascii=False, default=str) + "\n").encode()
+        with self._lock:
+            if self._fd < 0:
+                return
+            if self._size + len(line) > self.max_bytes and self._size > 0:
+                self._rotate()
+            try:
+                os.write(self._fd, line)
+            except OSError:
+                return  # a full disk must not fail the request being logged
+            self._size += len(line)
+
+    def _rotate(self) -> None:
+        os.close(self._fd)
+        for index in range(self.backups - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{index}")
+            if older.exists():
+                os.replace(older, self.path.with_name(f"{self.path.name}.{index + 1}"))
+        if self.backups > 0:
+            os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+        else:
+            self.path.unlink(missing_ok=True)
+        self._open()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
 
 
 def log_event(logger: logging.Logger, event: str, **fields: Any) -> None:

@@ -11,6 +11,7 @@ widget. PyJWT compares signatures in constant time.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -26,6 +27,7 @@ ISSUER = "tcai"
 WIDGET_TTL = timedelta(hours=1)
 PREVIEW_TTL_DEFAULT = timedelta(hours=24)
 PREVIEW_TTL_MAX = timedelta(days=7)
+LEEWAY_S = 5
 _DURATION = re.compile(r"^(\d+)\s*([smhd])$")
 
 
@@ -82,9 +84,46 @@ def _mint(settings: Settings, claims: dict[str, Any], ttl: timedelta) -> tuple[s
     return jwt.encode(payload, _secrets(settings)[0], algorithm=ALGORITHM), expires
 
 
+_VERIFIED: dict[tuple[str, str], tuple[Settings, dict[str, Any]]] = {}
+"""Tokens already verified, with the settings that verified them: a widget sends the
+same token with every message of the hour, and HMAC plus JSON decoding cost more than
+the rest of the check. Only successes are kept; `_remembered` re-checks the expiry."""
+VERIFIED_MAX = 4096
+
+
+def _remembered(settings: Settings, token: str, typ: str) -> dict[str, Any] | None:
+    found = _VERIFIED.get((token, typ))
+    if found is None or found[0] is not settings:
+        return None
+    claims = found[1]
+    if int(claims["exp"]) + LEEWAY_S <= time.time():
+        del _VERIFIED[(token, typ)]
+        return None
+    return claims
+
+
+def _remember(settings: Settings, token: str, typ: str, claims: dict[str, Any]) -> None:
+    if len(_VERIFIED) >= VERIFIED_MAX:
+        now = time.time()
+        for key in [k for k, (_s, c) in list(_VERIFIED.items()) if int(c["exp"]) + LEEWAY_S <= now]:
+            del _VERIFIED[key]
+        if len(_VERIFIED) >= VERIFIED_MAX:
+            _VERIFIED.clear()
+    _VERIFIED[(token, typ)] = (settings, claims)
+
+
 def _decode(settings: Settings, token: str, typ: str) -> dict[str, Any]:
     if not token or len(token) > 4096:
         raise InvalidToken("missing or malformed token")
+    remembered = _remembered(settings, token, typ)
+    if remembered is not None:
+        return remembered
+    claims = _verify(settings, token, typ)
+    _remember(settings, token, typ, claims)
+    return claims
+
+
+def _verify(settings: Settings, token: str, typ: str) -> dict[str, Any]:
     expired = False
     for index, key in enumerate(_secrets(settings)):
         try:
@@ -94,7 +133,7 @@ def _decode(settings: Settings, token: str, typ: str) -> dict[str, Any]:
                 algorithms=[ALGORITHM],
                 issuer=ISSUER,
                 options={"require": ["exp", "iat", "iss", "typ"]},
-                leeway=5,
+                leeway=LEEWAY_S,
             )
         except jwt.ExpiredSignatureError:
             expired = True

@@ -129,7 +129,7 @@ class BotDirectory:
         if fresh is not None:
             return fresh
         if session is None:
-            with session_scope(self.engine) as own:
+            with session_scope(self.engine, read_only=True) as own:
                 return self.get(client_id, bot_id, own)
         self._check_signal(session)
         cached = self._entries.get(bot_id)

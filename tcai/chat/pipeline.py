@@ -30,7 +30,7 @@ from typing import Any
 
 from openai import AsyncOpenAI
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from tcai.bots.config import BotConfig
 from tcai.chat import spool
@@ -53,7 +53,7 @@ from tcai.chat.store import (
     persist_turn,
 )
 from tcai.config import Settings
-from tcai.db.engine import session_scope
+from tcai.db.engine import connection_scope
 from tcai.db.types import utcnow
 from tcai.errors import DatabaseUnavailable, InvalidMessage
 from tcai.text.contacts import Contacts, display_phone, extract_contacts
@@ -187,19 +187,28 @@ class ChatEngine:
         self, request: ChatRequest, session_id: str, now: datetime
     ) -> tuple[CachedBot, TurnContext]:
         rules = load_rules()
-        with session_scope(self.engine) as session:
-            cached = request.bot or self.directory.get(request.client_id, request.bot_id, session)
-            cap, leads_cap = rules.plans.get(cached.plan, (None, None))
-            ctx = load_context(
-                session,
-                cached,
-                session_id,
-                now,
-                message_cap=cap,
-                leads_cap=leads_cap,
-                reserve=not is_paused(cached),
-            )
-            return cached, ctx
+        cached = request.bot or self.directory.get(request.client_id, request.bot_id)
+        cap, leads_cap = rules.plans.get(cached.plan, (None, None))
+        for attempt in range(2):
+            try:
+                # The reservation is the transaction's first statement (see `load_context`).
+                with connection_scope(self.engine, read_only=True) as conn:
+                    ctx = load_context(
+                        conn,
+                        cached,
+                        session_id,
+                        now,
+                        message_cap=cap,
+                        leads_cap=leads_cap,
+                        reserve=not is_paused(cached),
+                    )
+                return cached, ctx
+            except DBAPIError as exc:
+                # A pooled connection the server dropped (a restart): the pool has let it
+                # go; one fresh try, without the ping every checkout would otherwise cost.
+                if attempt or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
 
     async def _resolve(
         self, request: ChatRequest, session_id: str, now: datetime, budget: Budget
@@ -254,8 +263,8 @@ class ChatEngine:
         last_error = ""
         for attempt in range(PERSIST_ATTEMPTS):
             try:
-                with session_scope(self.engine) as session:
-                    result = persist_turn(session, ctx, record)
+                with connection_scope(self.engine) as conn:
+                    result = persist_turn(conn, ctx, record)
                 if result.queued and self.on_outbox is not None:
                     self.on_outbox()
                 return result.lead_id, result.lead_created or result.lead_changed

@@ -12,15 +12,15 @@ turn, the engine writes it to the spool (`tcai.chat.spool`) instead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from tcai.chat.directory import CachedBot
 from tcai.db.models import (
@@ -41,10 +41,30 @@ HISTORY_MESSAGES = 10
 
 @dataclass
 class KnownLead:
+    """The conversation's lead as the turn's read found it: enough to tell, without the
+    ORM, whether this turn changes it (`_apply` decides, for both)."""
+
     id: int
     name: str | None
     phone: str | None
     email: str | None
+    consent_text: str | None = None
+    priority: str = "normal"
+    service_requested: str | None = None
+    booking_status: str = "none"
+    consent_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "id",
+        "name",
+        "phone",
+        "email",
+        "consent_text",
+        "priority",
+        "service_requested",
+        "booking_status",
+    )
 
 
 @dataclass
@@ -90,40 +110,166 @@ def context_for(bot: CachedBot) -> TurnContext:
     )
 
 
+# -- statements, built once per dialect (docs/chat-pipeline.md, "The turn's database work")
+#
+# The turn's two transactions run these Core statements on the session's connection: no
+# ORM query building, identity map or flush for the reads and writes every turn makes.
+# The ORM stays for the rare paths (a lead created or changed, an appointment request,
+# outbox events). Values are bound parameters, so each statement is compiled once and
+# found again in SQLAlchemy's compiled cache.
+
+_CONVERSATION = Conversation.__table__  # type: ignore[attr-defined]
+_MESSAGE = Message.__table__  # type: ignore[attr-defined]
+_LEAD = Lead.__table__  # type: ignore[attr-defined]
+_REQUEST = AppointmentRequest.__table__  # type: ignore[attr-defined]
+_USAGE = Usage.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class _Statements:
+    reserve: dict[tuple[bool, bool], Any]
+    """The quota reservation, by (has a message cap, has a leads cap)."""
+    usage: Any
+    conversation: Any
+    history: Any
+    new_conversation: Any
+    messages: Any
+    touch: dict[tuple[bool, bool], Any]
+    """The conversation's counters after a turn, by (sets the lead, flags a crisis)."""
+    add_usage: Any
+
+
+_STATEMENTS: dict[str, _Statements] = {}
+
+
+def _statements(conn: sa.Connection) -> _Statements:
+    dialect = conn.dialect.name
+    built = _STATEMENTS.get(dialect)
+    if built is None:
+        built = _STATEMENTS[dialect] = _build(
+            pg_insert if dialect == "postgresql" else sqlite_insert
+        )
+    return built
+
+
+def _build(insert: Any) -> _Statements:
+    ws: Any = sa.bindparam("ws")
+    month: Any = sa.bindparam("month")
+
+    def reserve(message_cap: bool, leads_cap: bool) -> Any:
+        limits = [
+            *([_USAGE.c.messages < sa.bindparam("cap")] if message_cap else []),
+            *([_USAGE.c.leads < sa.bindparam("leads_cap")] if leads_cap else []),
+        ]
+        return (
+            insert(_USAGE)
+            .values(workspace_id=ws, month=month, messages=1, leads=0)
+            .on_conflict_do_update(
+                index_elements=["workspace_id", "month"],
+                set_={"messages": _USAGE.c.messages + 1},
+                where=sa.and_(*limits) if limits else None,
+            )
+            .returning(_USAGE.c.messages, _USAGE.c.leads)
+        )
+
+    open_request = (
+        sa.select(_REQUEST.c.id)
+        .where(_REQUEST.c.conversation_id == _CONVERSATION.c.id, _REQUEST.c.status == "new")
+        .order_by(_REQUEST.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+    def touch(sets_lead: bool, crisis: bool) -> Any:
+        values: dict[str, Any] = {
+            "message_count": _CONVERSATION.c.message_count + 2,
+            "last_activity_at": sa.bindparam("now", type_=_CONVERSATION.c.last_activity_at.type),
+        }
+        if sets_lead:
+            values["lead_id"] = sa.bindparam("lead_id")
+        if crisis:
+            values.update(flag_crisis=sa.true(), flag_needs_review=sa.true())
+        return (
+            sa.update(_CONVERSATION)
+            .where(_CONVERSATION.c.id == sa.bindparam("conversation_id"))
+            .values(**values)
+        )
+
+    return _Statements(
+        reserve={(m, le): reserve(m, le) for m in (False, True) for le in (False, True)},
+        usage=sa.select(_USAGE.c.messages, _USAGE.c.leads).where(
+            _USAGE.c.workspace_id == ws, _USAGE.c.month == month
+        ),
+        conversation=sa.select(
+            _CONVERSATION.c.id,
+            open_request,
+            *(_LEAD.c[name] for name in KnownLead.COLUMNS),
+        )
+        .select_from(_CONVERSATION)
+        .outerjoin(_LEAD, _LEAD.c.id == _CONVERSATION.c.lead_id)
+        .where(
+            _CONVERSATION.c.bot_id == sa.bindparam("bot"),
+            _CONVERSATION.c.session_id == sa.bindparam("session_id"),
+        ),
+        history=sa.select(_MESSAGE.c.role, _MESSAGE.c.text)
+        .where(_MESSAGE.c.conversation_id == sa.bindparam("conversation_id"))
+        .order_by(_MESSAGE.c.id.desc())
+        .limit(HISTORY_MESSAGES),
+        new_conversation=insert(_CONVERSATION)
+        .values(
+            workspace_id=ws,
+            bot_id=sa.bindparam("bot"),
+            session_id=sa.bindparam("session_id"),
+            visitor_hash=sa.bindparam("visitor_hash"),
+            started_at=sa.bindparam("now", type_=_CONVERSATION.c.started_at.type),
+            last_activity_at=sa.bindparam("now", type_=_CONVERSATION.c.started_at.type),
+            flag_crisis=False,
+            flag_needs_review=False,
+            message_count=0,
+        )
+        # One statement for both cases: the no-op update lets RETURNING give the id.
+        .on_conflict_do_update(
+            index_elements=["bot_id", "session_id"], set_={"bot_id": _CONVERSATION.c.bot_id}
+        )
+        .returning(_CONVERSATION.c.id),
+        messages=sa.insert(_MESSAGE),
+        touch={(le, c): touch(le, c) for le in (False, True) for c in (False, True)},
+        add_usage=insert(_USAGE)
+        .values(
+            workspace_id=ws,
+            month=month,
+            messages=sa.bindparam("messages"),
+            leads=sa.bindparam("leads"),
+        )
+        .on_conflict_do_update(
+            index_elements=["workspace_id", "month"],
+            set_={
+                "messages": _USAGE.c.messages + sa.bindparam("messages"),
+                "leads": _USAGE.c.leads + sa.bindparam("leads"),
+            },
+        ),
+    )
+
+
 def _reserve_message(
-    session: Session, ctx: TurnContext, cap: int | None, leads_cap: int | None, now: datetime
+    conn: sa.Connection, ctx: TurnContext, cap: int | None, leads_cap: int | None, now: datetime
 ) -> tuple[bool, int, int]:
     """Count this turn against the month's quotas, atomically: one upsert that increments
     the messages only while under `cap` and the leads under `leads_cap` (None =
     unlimited), so concurrent turns at the boundary never overshoot and a refused turn is
     not counted. Returns (reserved, messages, leads)."""
-    table = Usage.__table__  # type: ignore[attr-defined]
-    month = month_key(now)
-    stmt = _insert(session)(table).values(
-        workspace_id=ctx.workspace_id, month=month, messages=1, leads=0
-    )
-    limits = [
-        *([table.c.messages < cap] if cap is not None else []),
-        *([table.c.leads < leads_cap] if leads_cap is not None else []),
-    ]
-    upsert = stmt.on_conflict_do_update(
-        index_elements=["workspace_id", "month"],
-        set_={"messages": table.c.messages + 1},
-        where=sa.and_(*limits) if limits else None,
-    ).returning(table.c.messages, table.c.leads)
-    row = session.execute(upsert).first()
+    statements = _statements(conn)
+    params = {"ws": ctx.workspace_id, "month": month_key(now), "cap": cap, "leads_cap": leads_cap}
+    upsert = statements.reserve[(cap is not None, leads_cap is not None)]
+    row = conn.execute(upsert, params).first()
     if row is not None:
         return True, int(row[0]), int(row[1])
-    current = session.execute(
-        sa.select(table.c.messages, table.c.leads).where(
-            table.c.workspace_id == ctx.workspace_id, table.c.month == month
-        )
-    ).first()
+    current = conn.execute(statements.usage, params).first()
     return False, int(current[0]) if current else 0, int(current[1]) if current else 0
 
 
 def load_context(
-    session: Session,
+    conn: sa.Connection,
     bot: CachedBot,
     session_id: str,
     now: datetime,
@@ -133,48 +279,35 @@ def load_context(
     reserve: bool = True,
 ) -> TurnContext:
     """The per-turn reads: this month's usage (reserving this turn's place in the quota
-    when `reserve`), the conversation, its lead and history."""
+    when `reserve`), the conversation with its lead and open request, and its history.
+
+    The reservation, a write, is the transaction's first statement: on SQLite the
+    transaction may then begin deferred (`connection_scope(read_only=True)`), taking
+    the write lock at that statement, before any read could pin an older snapshot."""
+    statements = _statements(conn)
     ctx = context_for(bot)
     if reserve:
         ctx.reserved, ctx.messages_this_month, ctx.leads_this_month = _reserve_message(
-            session, ctx, message_cap, leads_cap, now
+            conn, ctx, message_cap, leads_cap, now
         )
     else:
-        usage = session.exec(
-            select(Usage).where(
-                Usage.workspace_id == bot.workspace_id, Usage.month == month_key(now)
-            )
+        usage = conn.execute(
+            statements.usage, {"ws": bot.workspace_id, "month": month_key(now)}
         ).first()
-        ctx.messages_this_month = usage.messages if usage else 0
-        ctx.leads_this_month = usage.leads if usage else 0
-    found = session.execute(
-        sa.select(
-            col(Conversation.id), col(Lead.id), col(Lead.name), col(Lead.phone), col(Lead.email)
-        )
-        .select_from(Conversation)
-        .outerjoin(Lead, col(Lead.id) == col(Conversation.lead_id))
-        .where(col(Conversation.bot_id) == bot.bot_pk, col(Conversation.session_id) == session_id)
+        ctx.messages_this_month = int(usage[0]) if usage else 0
+        ctx.leads_this_month = int(usage[1]) if usage else 0
+    found = conn.execute(
+        statements.conversation, {"bot": bot.bot_pk, "session_id": session_id}
     ).first()
     ctx.loaded = True
     if found is None:
         return ctx
-    conversation_id, lead_id, name, phone, email = found
+    conversation_id, ctx.open_request_id, lead_id, *lead = found
     ctx.conversation_id = conversation_id
     if lead_id is not None:
-        ctx.lead = KnownLead(lead_id, name, phone, email)
-    recent = session.exec(
-        select(Message.role, Message.text)
-        .where(Message.conversation_id == conversation_id)
-        .order_by(Message.id.desc())  # type: ignore[union-attr]
-        .limit(HISTORY_MESSAGES)
-    ).all()
-    ctx.history = [(r, t) for r, t in reversed(recent)]
-    ctx.open_request_id = session.exec(
-        select(AppointmentRequest.id).where(
-            AppointmentRequest.conversation_id == conversation_id,
-            AppointmentRequest.status == "new",
-        )
-    ).first()
+        ctx.lead = KnownLead(lead_id, *lead)
+    recent = conn.execute(statements.history, {"conversation_id": conversation_id}).all()
+    ctx.history = [(role, text) for role, text in reversed(recent)]
     return ctx
 
 
@@ -218,30 +351,18 @@ class PersistResult:
     """Outbox rows this turn added (the daemon wakes its delivery worker for them)."""
 
 
-def _insert(session: Session) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
-def _conversation_id(session: Session, ctx: TurnContext, record: TurnRecord) -> int:
+def _conversation_id(conn: sa.Connection, ctx: TurnContext, record: TurnRecord) -> int:
     if ctx.conversation_id is not None:
         return ctx.conversation_id
-    stmt = _insert(session)(Conversation.__table__).values(  # type: ignore[attr-defined]
-        workspace_id=ctx.workspace_id,
-        bot_id=ctx.bot_pk,
-        session_id=record.session_id,
-        visitor_hash=record.visitor_hash,
-        started_at=record.now,
-        last_activity_at=record.now,
-        flag_crisis=False,
-        flag_needs_review=False,
-        message_count=0,
-    )
-    # One statement for both cases: the no-op update lets RETURNING give the existing id.
-    table = Conversation.__table__  # type: ignore[attr-defined]
-    upsert = stmt.on_conflict_do_update(
-        index_elements=["bot_id", "session_id"], set_={"bot_id": table.c.bot_id}
-    ).returning(table.c.id)
-    return int(session.execute(upsert).scalar_one())
+    params = {
+        "ws": ctx.workspace_id,
+        "bot": ctx.bot_pk,
+        "session_id": record.session_id,
+        "visitor_hash": record.visitor_hash,
+        "now": record.now,
+    }
+    found = conn.execute(_statements(conn).new_conversation, params)
+    return int(found.scalar_one())
 
 
 def _rank(priority: str) -> int:
@@ -263,7 +384,8 @@ def _find_lead(session: Session, ctx: TurnContext, contacts: Contacts) -> Lead |
     return None
 
 
-def _apply(lead: Lead, contacts: Contacts, record: TurnRecord) -> bool:
+def _apply(lead: Lead | KnownLead, contacts: Contacts, record: TurnRecord) -> bool:
+    """Bring the lead up to date with this turn; True when anything changed."""
     changed = False
     for name in ("name", "phone", "email"):
         value = getattr(contacts, name)
@@ -356,10 +478,56 @@ def _lead_data(lead: Lead) -> dict[str, Any]:
     }
 
 
-def persist_turn(session: Session, ctx: TurnContext, record: TurnRecord) -> PersistResult:
-    conversation_id = _conversation_id(session, ctx, record)
-    session.execute(
-        sa.insert(Message.__table__),  # type: ignore[attr-defined]
+def _lead_unchanged(ctx: TurnContext, record: TurnRecord) -> bool:
+    """The conversation already has its lead and this turn changes nothing about it —
+    most turns: then the write needs no ORM at all."""
+    return (
+        ctx.lead is not None
+        and not ctx.open_request_id
+        and (record.booking is None or record.booking.handling != "internal")
+        and not _apply(replace(ctx.lead), record.contacts, record)
+    )
+
+
+class _Write:
+    """The turn's write: Core statements on one connection, and an ORM session on the
+    same connection and transaction only when a rare path needs one (a lead created or
+    changed, an appointment request, outbox events)."""
+
+    def __init__(self, target: Session | sa.Connection) -> None:
+        self._session = target if isinstance(target, Session) else None
+        self._own = self._session is None
+        self.conn = target if isinstance(target, sa.Connection) else target.connection()
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = Session(bind=self.conn, expire_on_commit=False)
+        return self._session
+
+    def finish(self) -> None:
+        """Flush what the ORM holds; the caller's transaction commits it all."""
+        if self._own and self._session is not None:
+            self._session.flush()
+            self._session.close()
+
+
+def persist_turn(
+    target: Session | sa.Connection, ctx: TurnContext, record: TurnRecord
+) -> PersistResult:
+    """Write the turn in the caller's transaction (a session's, or a connection's)."""
+    write = _Write(target)
+    result = _persist(write, ctx, record)
+    write.finish()
+    return result
+
+
+def _persist(write: _Write, ctx: TurnContext, record: TurnRecord) -> PersistResult:
+    conn = write.conn
+    statements = _statements(conn)
+    conversation_id = _conversation_id(conn, ctx, record)
+    conn.execute(
+        statements.messages,
         [
             {
                 "conversation_id": conversation_id,
@@ -379,55 +547,52 @@ def persist_turn(session: Session, ctx: TurnContext, record: TurnRecord) -> Pers
             },
         ],
     )
-    lead, created, changed = upsert_lead(session, ctx, conversation_id, record)
-    lead_id = lead.id if lead is not None else None
-
-    values: dict[str, Any] = {
-        "message_count": Conversation.message_count + 2,
-        "last_activity_at": record.now,
-    }
-    if lead_id is not None:
-        values["lead_id"] = lead_id
-    if record.crisis:
-        values.update(flag_crisis=True, flag_needs_review=True)
-    session.execute(
-        sa.update(Conversation).where(col(Conversation.id) == conversation_id).values(**values)
+    lead: Lead | None = None
+    created = changed = False
+    if _lead_unchanged(ctx, record):
+        assert ctx.lead is not None
+        lead_id: int | None = ctx.lead.id
+        sets_lead = False  # the conversation points at it already
+    elif ctx.lead is None and not (record.contacts.phone or record.contacts.email):
+        lead_id, sets_lead = None, False  # a name alone is not a lead yet
+    else:
+        lead, created, changed = upsert_lead(write.session, ctx, conversation_id, record)
+        lead_id = lead.id if lead is not None else None
+        sets_lead = lead_id is not None
+    conn.execute(
+        statements.touch[(sets_lead, record.crisis)],
+        {"conversation_id": conversation_id, "now": record.now, "lead_id": lead_id},
     )
 
     messages = 0 if ctx.reserved or not record.counted else 1
     leads = 1 if created else 0
     if messages or leads:
-        stmt = _insert(session)(Usage.__table__).values(  # type: ignore[attr-defined]
-            workspace_id=ctx.workspace_id,
-            month=month_key(record.now),
-            messages=messages,
-            leads=leads,
-        )
-        table = Usage.__table__  # type: ignore[attr-defined]
-        session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["workspace_id", "month"],
-                set_={"messages": table.c.messages + messages, "leads": table.c.leads + leads},
-            )
+        conn.execute(
+            statements.add_usage,
+            {
+                "ws": ctx.workspace_id,
+                "month": month_key(record.now),
+                "messages": messages,
+                "leads": leads,
+            },
         )
 
     queued = 0
     if record.booking is not None and record.booking.handling == "internal":
-        queued += _record_request(session, ctx, conversation_id, lead, record)
+        queued += _record_request(write.session, ctx, conversation_id, lead, record)
     if lead is not None and (created or changed):
-        queued += _event(
-            session, ctx, record, "lead.created" if created else "lead.updated", _lead_data(lead)
-        )
+        event = "lead.created" if created else "lead.updated"
+        queued += _event(write.session, ctx, record, event, _lead_data(lead))
     if record.crisis:
         queued += _event(
-            session,
+            write.session,
             ctx,
             record,
             "conversation.flagged",
             {"session_id": record.session_id, "reason": "crisis"},
         )
     if ctx.open_request_id and lead is not None and not record.booking:
-        _attach_contacts(session, ctx.open_request_id, lead, record.now)
+        _attach_contacts(write.session, ctx.open_request_id, lead, record.now)
     return PersistResult(conversation_id, lead_id, created, changed, queued)
 
 

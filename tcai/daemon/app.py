@@ -31,7 +31,7 @@ from tcai.daemon.ratelimit import RateLimits
 from tcai.daemon.routes import add_routes
 from tcai.db.engine import make_engine
 from tcai.delivery.outbox import OutboxWorker
-from tcai.logs import make_file_logger, remove_handlers, setup_logging
+from tcai.logs import AccessLog, remove_handlers, setup_logging
 from tcai.records.retention import purge_daily
 
 MAX_BODY_BYTES = 16 * 1024
@@ -46,9 +46,7 @@ def create_app(
     rate_limits: RateLimits | None = None,
 ) -> web.Application:
     log_name = "access.jsonl" if worker == 0 else f"access.w{worker}.jsonl"
-    access_log, access_handler = make_file_logger(
-        f"tcai.access.{worker}", Path(settings.log_dir), log_name
-    )
+    access_log = AccessLog(Path(settings.log_dir) / log_name, f"tcai.access.{worker}")
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=make_middlewares(access_log))
     app[SETTINGS] = settings
     app[DEMO] = demo
@@ -83,7 +81,7 @@ def create_app(
             await llm.close()
         await asyncio.get_running_loop().run_in_executor(None, app[CHAT].close)
         remove_handlers(log_handlers)
-        remove_handlers([access_handler], access_log.name)
+        access_log.close()
         if engine is None:
             db.dispose()
 

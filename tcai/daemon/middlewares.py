@@ -14,7 +14,7 @@ from aiohttp import web
 
 from tcai.daemon.keys import METRICS, SETTINGS
 from tcai.errors import RateLimited, TcaiError
-from tcai.logs import anonymise_ip, log_event, request_id_var
+from tcai.logs import AccessLog, anonymise_ip, request_id_var
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -64,7 +64,7 @@ def _route(request: web.Request) -> str:
 
 
 def make_middlewares(
-    access_log: logging.Logger,
+    access_log: AccessLog,
 ) -> list[Callable[..., Awaitable[web.StreamResponse]]]:
     @web.middleware
     async def request_id_and_log(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -92,8 +92,7 @@ def make_middlewares(
             metrics.requests.labels(route, request.method, str(status)).inc()
             metrics.latency.labels(route).observe(elapsed)
             if route != "/api/health":
-                log_event(
-                    access_log,
+                access_log.write(
                     "request",
                     request_id=rid,
                     method=request.method,

@@ -1,13 +1,24 @@
 """Engines and sessions for SQLite (the embedded default) and PostgreSQL.
 
 SQLite gets WAL, `synchronous=NORMAL`, a busy timeout, foreign keys and `BEGIN IMMEDIATE`
-for every transaction: in WAL mode a deferred transaction that reads and then writes
-fails with SQLITE_BUSY when another process committed in between, and no busy timeout
-helps; taking the write lock up front makes concurrent CLI runs queue instead of fail.
+for every transaction that may write: in WAL mode a deferred transaction that reads and
+then writes fails with SQLITE_BUSY when another process committed in between, and no busy
+timeout helps; taking the write lock up front makes concurrent CLI runs queue instead of
+fail. A transaction that only reads, or whose first statement is its write (the chat
+turn's read, docs/chat-pipeline.md), asks for a deferred `BEGIN` with
+`session_scope(engine, read_only=True)`: readers never wait for each other or for a
+writer in WAL mode, so several daemon processes do not serialise their reads.
+
+No pre-ping round trip on every checkout: a pooled connection is pinged only when it has
+sat idle for `PING_IDLE_S` (where a restarted server or a firewall drops connections);
+a connection that fails in use is invalidated by SQLAlchemy, and the next checkout
+connects afresh.
 """
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
@@ -24,6 +35,10 @@ from tcai.errors import DatabaseUnavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 PG_CONNECT_TIMEOUT_S = 5
+PING_IDLE_S = 10.0
+"""A pooled connection idle longer than this is pinged before it is handed out."""
+READ_ONLY = "tcai_read_only"
+"""The execution option that asks SQLite for a deferred BEGIN (see the module doc)."""
 
 
 def describe_url(url: str) -> str:
@@ -47,7 +62,30 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    read_only = conn.get_execution_options().get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Pessimistic disconnect handling, for idle connections only: raising
+    `DisconnectionError` makes the pool drop this connection and try another."""
+    idle_since = record.info.get("idle_since")
+    if idle_since is None or time.monotonic() - idle_since < PING_IDLE_S:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+        if not getattr(dbapi_connection, "autocommit", True):
+            dbapi_connection.rollback()
+    except Exception as exc:
+        raise DisconnectionError(f"pooled connection is dead: {exc}") from exc
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -76,13 +114,15 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return sa.create_engine(
+    engine = sa.create_engine(
         url,
         echo=echo,
-        pool_pre_ping=True,
         pool_timeout=5,
         connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
     )
+    event.listen(engine, "checkin", _checked_in)
+    event.listen(engine, "checkout", _ping_if_idle)
+    return engine
 
 
 def unavailable(url: str, exc: BaseException) -> DatabaseUnavailable:
@@ -103,11 +143,38 @@ def check_connection(engine: Engine) -> None:
         raise unavailable(engine.url.render_as_string(hide_password=True), exc) from None
 
 
+_READ_ONLY_ENGINES: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def _read_only(engine: Engine) -> Engine:
+    """The engine with the read-only option (built once per engine)."""
+    found = _READ_ONLY_ENGINES.get(engine)
+    if found is None:
+        found = _READ_ONLY_ENGINES[engine] = engine.execution_options(**{READ_ONLY: True})
+    return found
+
+
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """One unit of work: commits on success, rolls back on any error, always closes."""
+def connection_scope(engine: Engine, *, read_only: bool = False) -> Iterator[sa.Connection]:
+    """One transaction on one connection, for Core statements (the chat turn's hot path):
+    commits on success, rolls back on any error. `read_only` as for `session_scope`."""
     try:
-        session = Session(engine, expire_on_commit=False)
+        with (_read_only(engine) if read_only else engine).begin() as conn:
+            yield conn
+    except OperationalError as exc:
+        if _is_connection_error(exc):
+            raise unavailable(engine.url.render_as_string(hide_password=True), exc) from None
+        raise
+
+
+@contextmanager
+def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Session]:
+    """One unit of work: commits on success, rolls back on any error, always closes.
+
+    `read_only`: the work only reads, or writes in its first statement (SQLite then
+    begins deferred; see the module doc)."""
+    try:
+        session = Session(_read_only(engine) if read_only else engine, expire_on_commit=False)
     except OperationalError as exc:  # pragma: no cover - connect is lazy
         raise unavailable(str(engine.url), exc) from None
     try:

@@ -12,6 +12,7 @@ first (`tcai.text.redact`), so nothing extracted here can carry one.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -108,6 +109,8 @@ def _first_email(text: str) -> str | None:
 # digit of the exchange, so fictional 555 numbers such as 772-555-0142 are valid, while
 # 7-digit fragments ("555-1234") and impossible area codes ("123-456-7890") are not.
 _PHONE_LENIENCY = phonenumbers.Leniency.POSSIBLE
+_ANY_DIGIT = re.compile(r"\d")
+"""Any decimal digit, in any script (the phone matcher reads them all)."""
 
 
 def _digits(text: str) -> str:
@@ -132,6 +135,8 @@ def normalise_phone(raw: str, default_region: str = "US") -> str | None:
 
 
 def _first_phone(text: str, default_region: str) -> str | None:
+    if _ANY_DIGIT.search(text) is None:
+        return None  # most messages: no number to look for (the matcher costs ~0.1 ms)
     # Digits inside an e-mail address ("ana7725550142@…") are not a phone number.
     masked = EMAIL_CANDIDATE.sub(lambda match: " " * len(match.group()), text)
     for match in phonenumbers.PhoneNumberMatcher(masked, default_region, leniency=_PHONE_LENIENCY):
@@ -370,6 +375,7 @@ def extract_contacts(text: str, default_region: str = "US") -> Contacts:
     )
 
 
+@functools.lru_cache(maxsize=1024)
 def display_phone(e164: str | None, home_region: str = "US") -> str | None:
     """How a stored E.164 number is shown to visitors: national format at home
     ("(772) 555-0142"), international elsewhere ("+44 20 7946 0958")."""

@@ -37,6 +37,7 @@ EMAIL_CANDIDATE = re.compile(r"(?<![\w.%+-])[\w.%+-]+@[\w-]+(?:\.[\w-]+)+")
 
 # Region used to read phone numbers without a country code in log lines.
 _LOG_PHONE_REGION = "US"
+_ANY_DIGIT = re.compile(r"\d")
 
 
 def is_luhn_valid(digits: str) -> bool:
@@ -119,6 +120,8 @@ def redact_contacts(text: str) -> str:
     """
     redacted = redact_cards(text)
     redacted = EMAIL_CANDIDATE.sub(EMAIL_PLACEHOLDER, redacted)
+    if _ANY_DIGIT.search(redacted) is None:
+        return redacted  # no digit, no phone number: skip the matcher
     spans = [
         (match.start, match.end)
         for match in phonenumbers.PhoneNumberMatcher(

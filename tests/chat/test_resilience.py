@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 from sqlmodel import Session, select
 
+import tcai.chat.directory as directory_module
 import tcai.chat.pipeline as pipeline_module
 from tcai.chat.pipeline import ChatRequest, clean_text
 from tcai.daemon.keys import DIRECTORY
@@ -243,7 +244,8 @@ def _database_down(monkeypatch) -> None:
             "check DATABASE_URL"
         )
 
-    monkeypatch.setattr(pipeline_module, "session_scope", down)
+    monkeypatch.setattr(pipeline_module, "connection_scope", down)
+    monkeypatch.setattr(directory_module, "session_scope", down)
 
 
 async def test_database_down_answers_from_memory_and_spools_the_contact(
@@ -466,7 +468,7 @@ async def test_a_never_seen_bot_keeps_a_contact_over_http_while_the_database_is_
 
     try:
         monkeypatch.setattr(client.app[DIRECTORY], "get", down)
-        monkeypatch.setattr(pipeline_module, "session_scope", down)
+        monkeypatch.setattr(pipeline_module, "connection_scope", down)
         headers = {"Origin": origin, "Authorization": f"Bearer {token}"}
         url = "/api/chat/fade-factory/fade-factory_main"
         reply = await client.post(url, json={"message": "call me, 772-555-0142"}, headers=headers)
