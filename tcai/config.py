@@ -96,6 +96,21 @@ def normalise_database_url(url: str) -> str:
     )
 
 
+_RATE = re.compile(
+    r"^\s*(\d+)\s*(?:/|per)\s*(\d+)?\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE
+)
+_RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def parse_rate(text: str) -> tuple[int, float]:
+    """'30/minute', '500 per hour', '10/5 minutes' → (hits, window in seconds)."""
+    match = _RATE.match(text)
+    if match is None or int(match.group(1)) < 1 or match.group(2) == "0":
+        raise ValueError(f"'{text}' is not a rate such as 30/minute or 500/hour")
+    count, multiple, unit = match.groups()
+    return int(count), float(int(multiple or 1) * _RATE_UNITS[unit.lower()])
+
+
 def parse_origin(value: str) -> str:
     origin = value.strip().rstrip("/")
     if not _ORIGIN.match(origin):
@@ -271,12 +286,7 @@ class Settings(BaseSettings):
     @field_validator("chat_rate_limit", "chat_bot_rate_limit", mode="after")
     @classmethod
     def _rate(cls, value: str) -> str:
-        from limits import parse
-
-        try:
-            parse(value)
-        except ValueError:
-            raise ValueError(f"'{value}' is not a rate such as 30/minute or 500/hour") from None
+        parse_rate(value)
         return value
 
     @field_validator("widget_allowed_origins", mode="before")

@@ -178,3 +178,27 @@ def test_the_llm_budget_must_fit_inside_the_request_timeout(
     lines = [line for line in result.stderr.splitlines() if "TIMEOUT_MS" in line]
     assert len(lines) == 1 and lines[0].strip().startswith("REQUEST_TIMEOUT_MS:")
     assert "LLM_TIMEOUT_MS" in lines[0] and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("30/minute", (30, 60.0)),
+        ("500 per hour", (500, 3600.0)),
+        ("10/5 minutes", (10, 300.0)),
+        (" 2/Second ", (2, 1.0)),
+        ("1/day", (1, 86400.0)),
+    ],
+)
+def test_rates_read(text: str, expected: tuple[int, float]) -> None:
+    from tcai.config import parse_rate
+
+    assert parse_rate(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "30", "0/minute", "30/fortnight", "-1/minute", "3/0 hours"])
+def test_bad_rates_are_refused(text: str) -> None:
+    from tcai.config import parse_rate
+
+    with pytest.raises(ValueError, match="is not a rate"):
+        parse_rate(text)

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import openai
 from openai import AsyncOpenAI, AsyncStream
 
@@ -63,7 +64,22 @@ def make_llm_client(settings: Settings) -> AsyncOpenAI | None:
     )
 
 
+def _refused(exc: BaseException) -> bool:
+    """A connection that could not be made, wherever in the chain: the aiohttp transport
+    reports a refused connection as a connect *timeout*, which it is not."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, aiohttp.ClientConnectorError | ConnectionRefusedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _classify(exc: BaseException) -> LlmFailure:
+    if isinstance(exc, openai.APIConnectionError | openai.APITimeoutError) and _refused(exc):
+        return LlmFailure("connection")
     if isinstance(exc, (TimeoutError, openai.APITimeoutError)):
         return LlmFailure("timeout")
     if isinstance(exc, openai.RateLimitError):

@@ -166,7 +166,7 @@ class ChatEngine:
         self.directory = directory or BotDirectory(engine, compile_config=compile_bot)
         # The turn's database work runs on threads of its own: one for SQLite (one
         # connection, one writer: no waiting on the pool), a pool's worth for PostgreSQL.
-        workers = 1 if engine.dialect.name == "sqlite" else 8
+        workers = 1 if engine.dialect.name == "sqlite" else 4
         self._db = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tcai-db")
         # Spool writes get a thread of their own: during an outage every database thread
         # may be stuck, and the spool is what must not wait.

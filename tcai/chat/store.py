@@ -32,6 +32,7 @@ from tcai.db.models import (
     Message,
     Usage,
 )
+from tcai.db.prepared import Prepared
 from tcai.db.types import utcnow
 from tcai.delivery.outbox import EventSource, enqueue
 from tcai.text.contacts import Contacts
@@ -112,11 +113,11 @@ def context_for(bot: CachedBot) -> TurnContext:
 
 # -- statements, built once per dialect (docs/chat-pipeline.md, "The turn's database work")
 #
-# The turn's two transactions run these Core statements on the session's connection: no
-# ORM query building, identity map or flush for the reads and writes every turn makes.
-# The ORM stays for the rare paths (a lead created or changed, an appointment request,
-# outbox events). Values are bound parameters, so each statement is compiled once and
-# found again in SQLAlchemy's compiled cache.
+# The turn's two transactions run these Core statements, compiled once and executed on
+# the driver's cursor (`tcai.db.prepared`): no ORM query building, identity map or flush,
+# nor SQLAlchemy's per-execution work, for the reads and writes every turn makes. The
+# ORM stays for the rare paths (a lead created or changed, an appointment request,
+# outbox events), on the same connection and transaction.
 
 _CONVERSATION = Conversation.__table__  # type: ignore[attr-defined]
 _MESSAGE = Message.__table__  # type: ignore[attr-defined]
@@ -127,16 +128,16 @@ _USAGE = Usage.__table__  # type: ignore[attr-defined]
 
 @dataclass(frozen=True)
 class _Statements:
-    reserve: dict[tuple[bool, bool], Any]
+    reserve: dict[tuple[bool, bool], Prepared]
     """The quota reservation, by (has a message cap, has a leads cap)."""
-    usage: Any
-    conversation: Any
-    history: Any
-    new_conversation: Any
-    messages: Any
-    touch: dict[tuple[bool, bool], Any]
+    usage: Prepared
+    conversation: Prepared
+    history: Prepared
+    new_conversation: Prepared
+    messages: Prepared
+    touch: dict[tuple[bool, bool], Prepared]
     """The conversation's counters after a turn, by (sets the lead, flags a crisis)."""
-    add_usage: Any
+    add_usage: Prepared
 
 
 _STATEMENTS: dict[str, _Statements] = {}
@@ -196,59 +197,90 @@ def _build(insert: Any) -> _Statements:
         )
 
     return _Statements(
-        reserve={(m, le): reserve(m, le) for m in (False, True) for le in (False, True)},
-        usage=sa.select(_USAGE.c.messages, _USAGE.c.leads).where(
-            _USAGE.c.workspace_id == ws, _USAGE.c.month == month
+        reserve={(m, le): Prepared(reserve(m, le)) for m in (False, True) for le in (False, True)},
+        usage=Prepared(
+            sa.select(_USAGE.c.messages, _USAGE.c.leads).where(
+                _USAGE.c.workspace_id == ws, _USAGE.c.month == month
+            )
         ),
-        conversation=sa.select(
-            _CONVERSATION.c.id,
-            open_request,
-            *(_LEAD.c[name] for name in KnownLead.COLUMNS),
-        )
-        .select_from(_CONVERSATION)
-        .outerjoin(_LEAD, _LEAD.c.id == _CONVERSATION.c.lead_id)
-        .where(
-            _CONVERSATION.c.bot_id == sa.bindparam("bot"),
-            _CONVERSATION.c.session_id == sa.bindparam("session_id"),
+        conversation=Prepared(
+            sa.select(
+                _CONVERSATION.c.id,
+                open_request,
+                *(_LEAD.c[name] for name in KnownLead.COLUMNS),
+            )
+            .select_from(_CONVERSATION)
+            .outerjoin(_LEAD, _LEAD.c.id == _CONVERSATION.c.lead_id)
+            .where(
+                _CONVERSATION.c.bot_id == sa.bindparam("bot"),
+                _CONVERSATION.c.session_id == sa.bindparam("session_id"),
+            )
         ),
-        history=sa.select(_MESSAGE.c.role, _MESSAGE.c.text)
-        .where(_MESSAGE.c.conversation_id == sa.bindparam("conversation_id"))
-        .order_by(_MESSAGE.c.id.desc())
-        .limit(HISTORY_MESSAGES),
-        new_conversation=insert(_CONVERSATION)
-        .values(
-            workspace_id=ws,
-            bot_id=sa.bindparam("bot"),
-            session_id=sa.bindparam("session_id"),
-            visitor_hash=sa.bindparam("visitor_hash"),
-            started_at=sa.bindparam("now", type_=_CONVERSATION.c.started_at.type),
-            last_activity_at=sa.bindparam("now", type_=_CONVERSATION.c.started_at.type),
-            flag_crisis=False,
-            flag_needs_review=False,
-            message_count=0,
-        )
-        # One statement for both cases: the no-op update lets RETURNING give the id.
-        .on_conflict_do_update(
-            index_elements=["bot_id", "session_id"], set_={"bot_id": _CONVERSATION.c.bot_id}
-        )
-        .returning(_CONVERSATION.c.id),
-        messages=sa.insert(_MESSAGE),
-        touch={(le, c): touch(le, c) for le in (False, True) for c in (False, True)},
-        add_usage=insert(_USAGE)
-        .values(
-            workspace_id=ws,
-            month=month,
-            messages=sa.bindparam("messages"),
-            leads=sa.bindparam("leads"),
-        )
-        .on_conflict_do_update(
-            index_elements=["workspace_id", "month"],
-            set_={
-                "messages": _USAGE.c.messages + sa.bindparam("messages"),
-                "leads": _USAGE.c.leads + sa.bindparam("leads"),
-            },
+        history=Prepared(
+            sa.select(_MESSAGE.c.role, _MESSAGE.c.text)
+            .where(_MESSAGE.c.conversation_id == sa.bindparam("conversation_id"))
+            .order_by(_MESSAGE.c.id.desc())
+            .limit(HISTORY_MESSAGES)
+        ),
+        new_conversation=Prepared(
+            insert(_CONVERSATION)
+            .values(
+                workspace_id=ws,
+                bot_id=sa.bindparam("bot"),
+                session_id=sa.bindparam("session_id"),
+                visitor_hash=sa.bindparam("visitor_hash"),
+                started_at=sa.bindparam("now", type_=_CONVERSATION.c.started_at.type),
+                last_activity_at=sa.bindparam("now", type_=_CONVERSATION.c.started_at.type),
+                flag_crisis=False,
+                flag_needs_review=False,
+                message_count=0,
+            )
+            # One statement for both cases: the no-op update lets RETURNING give the id.
+            .on_conflict_do_update(
+                index_elements=["bot_id", "session_id"], set_={"bot_id": _CONVERSATION.c.bot_id}
+            )
+            .returning(_CONVERSATION.c.id)
+        ),
+        messages=Prepared(
+            sa.insert(_MESSAGE)
+            .inline()  # no RETURNING of the new ids
+            .values(
+                {
+                    name: sa.bindparam(name, type_=_MESSAGE.c[name].type)
+                    for name in (
+                        "conversation_id",
+                        "role",
+                        "text",
+                        "source",
+                        "latency_ms",
+                        "created_at",
+                    )
+                }
+            )
+        ),
+        touch={(le, c): Prepared(touch(le, c)) for le in (False, True) for c in (False, True)},
+        add_usage=Prepared(
+            insert(_USAGE)
+            .inline()
+            .values(
+                workspace_id=ws,
+                month=month,
+                messages=sa.bindparam("messages"),
+                leads=sa.bindparam("leads"),
+            )
+            .on_conflict_do_update(
+                index_elements=["workspace_id", "month"],
+                set_={
+                    "messages": _USAGE.c.messages + sa.bindparam("messages"),
+                    "leads": _USAGE.c.leads + sa.bindparam("leads"),
+                },
+            )
         ),
     )
+
+
+def _first(rows: list[Any]) -> Any:
+    return rows[0] if rows else None
 
 
 def _reserve_message(
@@ -261,10 +293,10 @@ def _reserve_message(
     statements = _statements(conn)
     params = {"ws": ctx.workspace_id, "month": month_key(now), "cap": cap, "leads_cap": leads_cap}
     upsert = statements.reserve[(cap is not None, leads_cap is not None)]
-    row = conn.execute(upsert, params).first()
+    row = _first(upsert.execute(conn, params))
     if row is not None:
         return True, int(row[0]), int(row[1])
-    current = conn.execute(statements.usage, params).first()
+    current = _first(statements.usage.execute(conn, params))
     return False, int(current[0]) if current else 0, int(current[1]) if current else 0
 
 
@@ -291,14 +323,14 @@ def load_context(
             conn, ctx, message_cap, leads_cap, now
         )
     else:
-        usage = conn.execute(
-            statements.usage, {"ws": bot.workspace_id, "month": month_key(now)}
-        ).first()
+        usage = _first(
+            statements.usage.execute(conn, {"ws": bot.workspace_id, "month": month_key(now)})
+        )
         ctx.messages_this_month = int(usage[0]) if usage else 0
         ctx.leads_this_month = int(usage[1]) if usage else 0
-    found = conn.execute(
-        statements.conversation, {"bot": bot.bot_pk, "session_id": session_id}
-    ).first()
+    found = _first(
+        statements.conversation.execute(conn, {"bot": bot.bot_pk, "session_id": session_id})
+    )
     ctx.loaded = True
     if found is None:
         return ctx
@@ -306,7 +338,7 @@ def load_context(
     ctx.conversation_id = conversation_id
     if lead_id is not None:
         ctx.lead = KnownLead(lead_id, *lead)
-    recent = conn.execute(statements.history, {"conversation_id": conversation_id}).all()
+    recent = statements.history.execute(conn, {"conversation_id": conversation_id})
     ctx.history = [(role, text) for role, text in reversed(recent)]
     return ctx
 
@@ -361,8 +393,8 @@ def _conversation_id(conn: sa.Connection, ctx: TurnContext, record: TurnRecord) 
         "visitor_hash": record.visitor_hash,
         "now": record.now,
     }
-    found = conn.execute(_statements(conn).new_conversation, params)
-    return int(found.scalar_one())
+    [(found,)] = _statements(conn).new_conversation.execute(conn, params)
+    return int(found)
 
 
 def _rank(priority: str) -> int:
@@ -526,8 +558,8 @@ def _persist(write: _Write, ctx: TurnContext, record: TurnRecord) -> PersistResu
     conn = write.conn
     statements = _statements(conn)
     conversation_id = _conversation_id(conn, ctx, record)
-    conn.execute(
-        statements.messages,
+    statements.messages.execute_many(
+        conn,
         [
             {
                 "conversation_id": conversation_id,
@@ -559,16 +591,16 @@ def _persist(write: _Write, ctx: TurnContext, record: TurnRecord) -> PersistResu
         lead, created, changed = upsert_lead(write.session, ctx, conversation_id, record)
         lead_id = lead.id if lead is not None else None
         sets_lead = lead_id is not None
-    conn.execute(
-        statements.touch[(sets_lead, record.crisis)],
-        {"conversation_id": conversation_id, "now": record.now, "lead_id": lead_id},
+    touch = {"conversation_id": conversation_id, "now": record.now}
+    statements.touch[(sets_lead, record.crisis)].execute(
+        conn, {**touch, "lead_id": lead_id} if sets_lead else touch
     )
 
     messages = 0 if ctx.reserved or not record.counted else 1
     leads = 1 if created else 0
     if messages or leads:
-        conn.execute(
-            statements.add_usage,
+        statements.add_usage.execute(
+            conn,
             {
                 "ws": ctx.workspace_id,
                 "month": month_key(record.now),

@@ -25,7 +25,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import values as prometheus_values
@@ -36,6 +36,9 @@ PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
 """A loopback peer sending one of these is a reverse proxy relaying someone else."""
 
 Access = Literal["allow", "unauthorized", "hidden"]
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Any other method a client invents is counted as OTHER: labels stay a small set."""
+SERVED_CACHE_MAX = 2048
 
 
 def use_multiprocess(directory: Path) -> None:
@@ -94,7 +97,23 @@ class Metrics:
     multiprocess: str | None = field(default_factory=multiprocess_dir)
     """The shared directory of a several-worker daemon (see the module's docstring)."""
 
+    def served(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one request: its labelled children are looked up once per (route,
+        method, status) and kept, since `labels()` takes a lock and builds a key."""
+        key = (route, method if method in HTTP_METHODS else "OTHER", status)
+        children = self._served.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(key[0], key[1], str(status)),
+                self.latency.labels(route),
+            )
+            if len(self._served) < SERVED_CACHE_MAX:
+                self._served[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
     def __post_init__(self) -> None:
+        self._served: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         r = self.registry
         self.requests = Counter(
             "tcai_http_requests_total", "HTTP requests", ["route", "method", "status"], registry=r

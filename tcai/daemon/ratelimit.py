@@ -2,12 +2,12 @@
 
 Moving windows kept in this process: each key holds the times of its accepted hits (at
 most the limit's count), so a check is a few deque operations on the event loop — no
-lock, no thread, no timer (the `limits` library's memory storage starts a timer thread
-every few milliseconds under load). Keys idle longer than the longest window are swept
-every `SWEEP_EVERY` hits, so memory stays bounded by the visitors of the last hour.
-With several workers or machines each process counts on its own, which is approximate
-and enough for abuse control. The limit strings ("30/minute") are read by the `limits`
-library, the same parser that validates them in the settings.
+lock, no thread, no timer (the `limits` library's memory storage, used before, started a
+timer thread every few milliseconds under load). Keys idle longer than the longest
+window are swept every `SWEEP_EVERY` hits, so memory stays bounded by the visitors of
+the last hour. With several workers or machines each process counts on its own, which
+is approximate and enough for abuse control. The limit strings ("30/minute") are read by
+`tcai.config.parse_rate`, the parser that validates them in the settings.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from limits import parse
+from tcai.config import parse_rate
 
 SWEEP_EVERY = 4096
 
@@ -35,8 +35,8 @@ class Limit:
 
     @classmethod
     def parse(cls, text: str) -> Limit:
-        item = parse(text)
-        return cls(int(item.amount), float(item.get_expiry()))
+        amount, seconds = parse_rate(text)
+        return cls(amount, seconds)
 
 
 class MovingWindows:
