@@ -6,12 +6,9 @@ from typing import Annotated
 
 import typer
 
-from tcai.audit import list_audit
 from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt, SinceOpt
-from tcai.db.engine import session_scope
-from tcai.records.leads import get_workspace, parse_since
 
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 
@@ -29,6 +26,10 @@ def audit_list_command(
     json_: JsonOpt = False,
 ) -> None:
     """Audit entries, newest first."""
+    from tcai.audit import list_audit
+    from tcai.db.engine import session_scope
+    from tcai.records.leads import get_workspace, parse_since
+
     with session_scope(state(ctx).migrated_engine()) as session:
         workspace_id = get_workspace(session, workspace).id if workspace else None
         rows = list_audit(

@@ -7,14 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
 
-from tcai.bots.config import BotConfig
-from tcai.bots.service import bot_summary, change_bot, get_bot, list_bots, settable_keys
 from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt
-from tcai.db.engine import session_scope
 from tcai.errors import UsageError
 
 if TYPE_CHECKING:
@@ -33,6 +29,9 @@ def list_(
     json_: JsonOpt = False,
 ) -> None:
     """List bots."""
+    from tcai.bots.service import list_bots
+    from tcai.db.engine import session_scope
+
     with session_scope(state(ctx).migrated_engine()) as session:
         items = list_bots(session, client)
     output.listing(
@@ -55,6 +54,10 @@ def show(
     ctx: typer.Context, bot_id: Annotated[str, typer.Argument()], json_: JsonOpt = False
 ) -> None:
     """Show a bot, its status and its configuration (secrets masked)."""
+    from tcai.bots.config import BotConfig
+    from tcai.bots.service import bot_summary, get_bot
+    from tcai.db.engine import session_scope
+
     with session_scope(state(ctx).migrated_engine()) as session:
         bot, workspace = get_bot(session, bot_id)
         document = {
@@ -73,6 +76,8 @@ def show(
 
 
 def _load_patch(path: Path) -> dict[str, Any]:
+    import yaml
+
     if not path.is_file():
         raise UsageError(f"--file: {path} does not exist")
     if path.stat().st_size > MAX_PATCH_BYTES:
@@ -100,6 +105,8 @@ def set_(
     json_: JsonOpt = False,
 ) -> None:
     """Change a bot's settings (validated, versioned, audited). Keys: see --help."""
+    from tcai.bots.service import change_bot, settable_keys
+
     if not assignments and file is None:
         raise UsageError(
             f"nothing to change; give key=value pairs ({', '.join(settable_keys())}) or --file"

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tcai.bots.service import get_bot
-from tcai.chat.llm import make_llm_client
-from tcai.chat.pipeline import ChatEngine, ChatReply, ChatRequest
 from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt
-from tcai.db.engine import session_scope
 from tcai.errors import InvalidMessage, UsageError
+
+if TYPE_CHECKING:
+    from tcai.chat.pipeline import ChatEngine, ChatReply
 
 
 def _render(reply: ChatReply) -> None:
@@ -39,6 +37,8 @@ async def _run(
     session_id: str | None,
     json_: bool,
 ) -> int:
+    from tcai.chat.pipeline import ChatRequest
+
     try:
         if message is not None:
             reply = await engine.handle(ChatRequest(client_id, bot_id, message, session_id, "cli"))
@@ -79,6 +79,13 @@ def chat_command(
     json_: JsonOpt = False,
 ) -> None:
     """Talk to a bot (interactive without --message). Works offline in facts mode."""
+    import asyncio
+
+    from tcai.bots.service import get_bot
+    from tcai.chat.llm import make_llm_client
+    from tcai.chat.pipeline import ChatEngine
+    from tcai.db.engine import session_scope
+
     if json_ and message is None:
         raise UsageError("--json needs --message (one message, one JSON document)")
     cli = state(ctx)

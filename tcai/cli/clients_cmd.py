@@ -6,12 +6,9 @@ from typing import Annotated
 
 import typer
 
-from tcai.bots.provisioning import ClientRequest, create_client
-from tcai.bots.service import list_clients
 from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt
-from tcai.db.engine import session_scope
 
 app = typer.Typer(
     help="Clients (workspaces): provision from a template, list.", no_args_is_help=True
@@ -41,6 +38,8 @@ def create(
     json_: JsonOpt = False,
 ) -> None:
     """Provision a workspace and its bot from a template, in one transaction."""
+    from tcai.bots.provisioning import ClientRequest, create_client
+
     request = ClientRequest(
         template=template,
         slug=slug,
@@ -74,6 +73,9 @@ def create(
 @app.command("list")
 def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """List clients (workspaces)."""
+    from tcai.bots.service import list_clients
+    from tcai.db.engine import session_scope
+
     with session_scope(state(ctx).migrated_engine()) as session:
         items = list_clients(session)
     output.listing(

@@ -4,6 +4,9 @@ first use.
 Commands that need neither (`--version`, `--help`, `templates suggest` on files) never
 read the environment; those that do fail with one line per bad variable. Every change a
 command makes is audited with `actor` (`cli:<operating-system user>`).
+
+The settings, the ORM and the migration tool load on first use, not when this module is
+imported (docs/cli.md, "Start-up: what a command imports").
 """
 
 from __future__ import annotations
@@ -11,14 +14,16 @@ from __future__ import annotations
 import getpass
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from sqlalchemy.engine import Engine
 
-from tcai.config import Settings, load_settings
-from tcai.db.engine import check_connection, make_engine
-from tcai.db.migrate import get_status
 from tcai.errors import MigrationRequired, UsageError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from tcai.config import Settings
 
 MAX_USER_NAME = 64
 
@@ -51,6 +56,8 @@ class CliState:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from tcai.config import load_settings
+
             self._settings = load_settings(self.env_file)
         return self._settings
 
@@ -60,6 +67,8 @@ class CliState:
 
     def engine(self, *, check: bool = True) -> Engine:
         if self._engine is None:
+            from tcai.db.engine import check_connection, make_engine
+
             assert self.settings.database_url is not None
             self._engine = make_engine(self.settings.database_url)
             if check:
@@ -68,6 +77,8 @@ class CliState:
 
     def migrated_engine(self) -> Engine:
         """An engine whose schema is current; a clear error otherwise."""
+        from tcai.db.migrate import get_status
+
         engine = self.engine()
         status = get_status(engine)
         if not status.up_to_date:

@@ -9,8 +9,6 @@ import typer
 from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt, SinceOpt, WorkspaceOpt
-from tcai.records.conversations import list_conversations, show_conversation
-from tcai.records.leads import parse_since
 
 conversations_app = typer.Typer(help="Conversations and transcripts.", no_args_is_help=True)
 
@@ -28,6 +26,9 @@ def conversations_list(
     json_: JsonOpt = False,
 ) -> None:
     """A workspace's conversations, most recent first."""
+    from tcai.records.conversations import list_conversations
+    from tcai.records.leads import parse_since
+
     rows = list_conversations(
         state(ctx).migrated_engine(),
         workspace,
@@ -60,6 +61,8 @@ def conversations_show(
     json_: JsonOpt = False,
 ) -> None:
     """A transcript, with the source of each answer."""
+    from tcai.records.conversations import show_conversation
+
     document = show_conversation(state(ctx).migrated_engine(), conversation, workspace)
     if json_:
         output.emit_json(document)

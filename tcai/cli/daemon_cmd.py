@@ -4,25 +4,14 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from typing import Annotated
 
 import typer
 
-from tcai.access.envfile import write_env_file
-from tcai.access.tokens import mint_preview_token, parse_duration
-from tcai.bots.demo import provision_demo
-from tcai.bots.service import get_bot, invalidate_caches, set_bot_status
 from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt
-from tcai.daemon.server import run_server
-from tcai.db.engine import session_scope
-from tcai.db.migrate import upgrade
 from tcai.errors import TcaiError
-from tcai.templates.files import load_template_files
-from tcai.templates.store import seed_templates
 
 HostOpt = Annotated[str | None, typer.Option("--host", help="Default: HOST (127.0.0.1).")]
 PortOpt = Annotated[
@@ -47,6 +36,8 @@ def serve_command(
     workers: Annotated[int, typer.Option("--workers", min=1, max=64)] = 1,
 ) -> None:
     """Run the daemon (drains in-flight requests on SIGTERM)."""
+    from tcai.daemon.server import run_server
+
     cli = state(ctx)
     cli.migrated_engine()
     settings = cli.settings
@@ -72,6 +63,13 @@ def demo_command(
     ] = True,
 ) -> None:
     """The one-command tour: init, seed, a demo business per template, serve, print the URL."""
+    from tcai.access.envfile import write_env_file
+    from tcai.bots.demo import provision_demo
+    from tcai.daemon.server import run_server
+    from tcai.db.migrate import upgrade
+    from tcai.templates.files import load_template_files
+    from tcai.templates.store import seed_templates
+
     cli = state(ctx)
     if not cli.env_file.exists() and write_env_file(cli.env_file):
         output.info(f"wrote {cli.env_file} with fresh secrets (mode 0600)")
@@ -100,6 +98,9 @@ def demo_command(
 
 def health_command(ctx: typer.Context, url: UrlOpt = None, json_: JsonOpt = False) -> None:
     """Ask a running daemon for its health; exit 1 when degraded or unreachable."""
+    import urllib.error
+    import urllib.request
+
     target = _base_url(ctx, url) + "/api/health"
     try:
         with urllib.request.urlopen(target, timeout=5) as response:
@@ -133,6 +134,9 @@ def embed_command(
     ctx: typer.Context, bot_id: Annotated[str, typer.Argument()], url: UrlOpt = None
 ) -> None:
     """Print the snippet to paste into the business's website."""
+    from tcai.bots.service import get_bot
+    from tcai.db.engine import session_scope
+
     base = _base_url(ctx, url)
     with session_scope(state(ctx).migrated_engine()) as session:
         bot, workspace = get_bot(session, bot_id)
@@ -156,6 +160,10 @@ def preview_link_command(
     url: UrlOpt = None,
 ) -> None:
     """A signed, expiring link to a page showing the bot (for a prospective client)."""
+    from tcai.access.tokens import mint_preview_token, parse_duration
+    from tcai.bots.service import get_bot
+    from tcai.db.engine import session_scope
+
     cli = state(ctx)
     base = _base_url(ctx, url)
     with session_scope(cli.migrated_engine()) as session:
@@ -174,6 +182,8 @@ def disable(
     json_: JsonOpt = False,
 ) -> None:
     """Pause a bot everywhere within 2 seconds (visitors get a polite note with the phone)."""
+    from tcai.bots.service import set_bot_status
+
     cli = state(ctx)
     summary = set_bot_status(
         cli.migrated_engine(), bot_id, enabled=False, reason=reason, actor=cli.actor
@@ -188,6 +198,8 @@ def enable(
     ctx: typer.Context, bot_id: Annotated[str, typer.Argument()], json_: JsonOpt = False
 ) -> None:
     """Resume a paused bot."""
+    from tcai.bots.service import set_bot_status
+
     cli = state(ctx)
     summary = set_bot_status(
         cli.migrated_engine(), bot_id, enabled=True, reason=None, actor=cli.actor
@@ -198,6 +210,8 @@ def enable(
 @cache_app.command("invalidate")
 def invalidate(ctx: typer.Context, bot_id: Annotated[str | None, typer.Argument()] = None) -> None:
     """Make every running daemon reload one bot (or all bots)."""
+    from tcai.bots.service import invalidate_caches
+
     cli = state(ctx)
     invalidate_caches(cli.migrated_engine(), bot_id, actor=cli.actor)
     output.result(f"✓ daemons will reload {bot_id or 'every bot'} within 2 seconds")

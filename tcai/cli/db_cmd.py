@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from tcai.access.envfile import write_env_file
 from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt
-from tcai.db.engine import describe_url
-from tcai.db.migrate import get_status, upgrade
 
 app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 
 
 def init_command(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """Create or upgrade the database; write a .env with fresh secrets if none exists."""
+    from tcai.access.envfile import write_env_file
+    from tcai.db.engine import describe_url
+    from tcai.db.migrate import get_status, upgrade
+
     cli = state(ctx)
     created = write_env_file(cli.env_file) if not cli.env_file.exists() else False
     settings = cli.reload_settings()
@@ -44,6 +45,8 @@ def init_command(ctx: typer.Context, json_: JsonOpt = False) -> None:
 @app.command("upgrade")
 def upgrade_command(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """Apply pending migrations (safe to run from several machines at once)."""
+    from tcai.db.migrate import get_status, upgrade
+
     engine = state(ctx).engine()
     before = upgrade(engine)
     after = get_status(engine)
@@ -59,6 +62,9 @@ def upgrade_command(ctx: typer.Context, json_: JsonOpt = False) -> None:
 @app.command("status")
 def status_command(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """Show the schema revision; exit 1 when migrations are pending."""
+    from tcai.db.engine import describe_url
+    from tcai.db.migrate import get_status
+
     cli = state(ctx)
     status = get_status(cli.engine())
     assert cli.settings.database_url is not None

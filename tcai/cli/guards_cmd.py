@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,7 +11,9 @@ from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt
 from tcai.errors import UsageError
-from tcai.guards.common import GuardReport, to_sarif
+
+if TYPE_CHECKING:
+    from tcai.guards.common import GuardReport
 
 scan_app = typer.Typer(help="Scanners.", no_args_is_help=True)
 guard_app = typer.Typer(help="Guards.", no_args_is_help=True)
@@ -26,6 +28,8 @@ def _render(
     if json_ and sarif:
         raise UsageError("choose one of --json and --sarif")
     if sarif:
+        from tcai.guards.common import to_sarif
+
         output.emit_json(to_sarif(report, tool=tool, rules=rules))
     elif json_:
         output.emit_json(report.as_dict())

@@ -13,7 +13,6 @@ from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt, SinceOpt, StatusOpt, WorkspaceOpt
 from tcai.errors import UsageError
-from tcai.records.leads import list_leads, parse_since, to_csv
 
 leads_app = typer.Typer(help="Leads: list, export, recover the spool.", no_args_is_help=True)
 
@@ -27,6 +26,8 @@ def leads_list(
     json_: JsonOpt = False,
 ) -> None:
     """A workspace's leads, newest first."""
+    from tcai.records.leads import list_leads, parse_since
+
     rows = list_leads(
         state(ctx).migrated_engine(), workspace, status=status, since=parse_since(since)
     )
@@ -64,6 +65,8 @@ def leads_export(
     """Export a workspace's leads as CSV (safe against spreadsheet formulas) or JSON."""
     if format_ not in ("csv", "json"):
         raise UsageError("--format must be csv or json")
+    from tcai.records.leads import list_leads, parse_since, to_csv
+
     rows = list_leads(
         state(ctx).migrated_engine(), workspace, status=status, since=parse_since(since)
     )

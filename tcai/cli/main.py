@@ -4,51 +4,201 @@
 lines) and its exit code: 1 for a failed check or a domain error, 2 for usage and
 configuration. Anything unexpected is reported in one line too; `TCAI_DEBUG=1` shows
 the traceback.
+
+The root imports no command module. `TcaiGroup` knows each top-level command and group
+by name and help text (`LAZY`, below) and imports its module only when it runs or shows
+its own help, so `tcai --version` and `tcai --help` load typer and little else (docs/cli.md,
+"Start-up: what a command imports"; tests/cli/test_startup.py).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+import typer.main
+from typer.core import TyperCommand, TyperGroup
 
 from tcai import __version__
 from tcai.cli import output
-from tcai.cli.audit_cmd import audit_app
-from tcai.cli.bots_cmd import app as bots_app
-from tcai.cli.chat_cmd import chat_command
-from tcai.cli.clients_cmd import app as clients_app
-from tcai.cli.config_cmd import app as config_app
 from tcai.cli.context import state
-from tcai.cli.conversations_cmd import conversations_app
-from tcai.cli.daemon_cmd import (
-    bot_app,
-    cache_app,
-    demo_command,
-    embed_command,
-    health_command,
-    preview_link_command,
-    serve_command,
-)
-from tcai.cli.db_cmd import app as db_app
-from tcai.cli.db_cmd import init_command
-from tcai.cli.guards_cmd import check_command, guard_app, scan_app
-from tcai.cli.leads_cmd import leads_app
-from tcai.cli.llm_cmd import app as llm_app
-from tcai.cli.outbox_cmd import app as outbox_app
-from tcai.cli.privacy_cmd import app as privacy_app
-from tcai.cli.retention_cmd import app as retention_app
-from tcai.cli.secrets_cmd import app as secrets_app
-from tcai.cli.templates_cmd import app as templates_app
-from tcai.cli.users_cmd import users_app
 from tcai.errors import TcaiError
+
+if TYPE_CHECKING:
+    from typer import _click
+
+
+@dataclass(frozen=True)
+class Lazy:
+    """A top-level command or group: where it lives and the help `tcai --help` shows."""
+
+    module: str
+    attr: str
+    help: str
+    group: bool = False
+
+
+# In the order `tcai --help` lists them (commands, then groups, as typer orders them).
+# A group's help repeats its Typer's `help=`; tests/cli/test_startup.py keeps them equal.
+LAZY: dict[str, Lazy] = {
+    "init": Lazy(
+        "tcai.cli.db_cmd",
+        "init_command",
+        "Create or upgrade the database; write a .env with fresh secrets.",
+    ),
+    "demo": Lazy(
+        "tcai.cli.daemon_cmd",
+        "demo_command",
+        "The one-command tour: init, seed, demo businesses, serve.",
+    ),
+    "serve": Lazy("tcai.cli.daemon_cmd", "serve_command", "Run the daemon."),
+    "health": Lazy("tcai.cli.daemon_cmd", "health_command", "Query a running daemon's health."),
+    "embed": Lazy("tcai.cli.daemon_cmd", "embed_command", "Print a bot's embed snippet."),
+    "preview-link": Lazy(
+        "tcai.cli.daemon_cmd",
+        "preview_link_command",
+        "A signed, expiring preview URL for a bot.",
+    ),
+    "chat": Lazy(
+        "tcai.cli.chat_cmd",
+        "chat_command",
+        "Talk to a bot from the terminal (offline in facts mode).",
+    ),
+    "check": Lazy(
+        "tcai.cli.guards_cmd",
+        "check_command",
+        "The pre-deployment checklist; exit 1 if any gate fails.",
+    ),
+    "bot": Lazy("tcai.cli.daemon_cmd", "bot_app", "The per-bot kill switch.", group=True),
+    "cache": Lazy("tcai.cli.daemon_cmd", "cache_app", "Daemon caches.", group=True),
+    "clients": Lazy(
+        "tcai.cli.clients_cmd",
+        "app",
+        "Clients (workspaces): provision from a template, list.",
+        group=True,
+    ),
+    "bots": Lazy(
+        "tcai.cli.bots_cmd",
+        "app",
+        "Bots: list, show, change settings, check go-live readiness.",
+        group=True,
+    ),
+    "config": Lazy("tcai.cli.config_cmd", "app", "Inspect the configuration.", group=True),
+    "db": Lazy("tcai.cli.db_cmd", "app", "Database migrations.", group=True),
+    "templates": Lazy(
+        "tcai.cli.templates_cmd",
+        "app",
+        "Industry templates: seed, validate, browse.",
+        group=True,
+    ),
+    "secrets": Lazy("tcai.cli.secrets_cmd", "app", "Secrets: rotation.", group=True),
+    "leads": Lazy(
+        "tcai.cli.leads_cmd",
+        "leads_app",
+        "Leads: list, export, recover the spool.",
+        group=True,
+    ),
+    "conversations": Lazy(
+        "tcai.cli.conversations_cmd",
+        "conversations_app",
+        "Conversations and transcripts.",
+        group=True,
+    ),
+    "audit": Lazy("tcai.cli.audit_cmd", "audit_app", "The audit trail.", group=True),
+    "users": Lazy("tcai.cli.users_cmd", "users_app", "Operator and owner accounts.", group=True),
+    "outbox": Lazy(
+        "tcai.cli.outbox_cmd",
+        "app",
+        "Outbox: webhook and owner e-mail deliveries, their log and dead letters.",
+        group=True,
+    ),
+    "privacy": Lazy(
+        "tcai.cli.privacy_cmd",
+        "app",
+        "One person's data: export it, or erase it from every table.",
+        group=True,
+    ),
+    "retention": Lazy(
+        "tcai.cli.retention_cmd",
+        "app",
+        "Retention: purge data past each client's retention days.",
+        group=True,
+    ),
+    "scan": Lazy("tcai.cli.guards_cmd", "scan_app", "Scanners.", group=True),
+    "guard": Lazy("tcai.cli.guards_cmd", "guard_app", "Guards.", group=True),
+    "llm": Lazy("tcai.cli.llm_cmd", "app", "The LLM endpoint the assistants use.", group=True),
+}
+
+
+def _no_options() -> None:
+    """The callback of the throw-away Typer `TcaiGroup.load` builds a command in."""
 
 
 class TcaiGroup(TyperGroup):
+    """The root group: the error boundary, and the `LAZY` commands.
+
+    Until a command is needed, `commands` holds a stand-in with its name and help, enough
+    for `tcai --help` to list it and for a mistyped name to get its suggestion. Resolving
+    a name (to run it, or to show its own help) imports its module and builds the real
+    command exactly as `app.add_typer` / `app.command` would.
+    """
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self._listing = False
+        self._pending: set[str] = set()
+        for name, entry in LAZY.items():
+            if name not in self.commands:
+                self.commands[name] = self._stand_in(name, entry)
+                self._pending.add(name)
+
+    def _stand_in(self, name: str, entry: Lazy) -> _click.Command:
+        if entry.group:
+            return TyperGroup(
+                name=name,
+                help=entry.help,
+                no_args_is_help=True,
+                rich_markup_mode=self.rich_markup_mode,
+            )
+        return TyperCommand(name=name, help=entry.help, rich_markup_mode=self.rich_markup_mode)
+
+    def load(self, name: str) -> _click.Command:
+        """The real command for `name`: its module imported, its click command built."""
+        entry = LAZY[name]
+        target = getattr(importlib.import_module(entry.module), entry.attr)
+        holder = typer.Typer(
+            rich_markup_mode=self.rich_markup_mode,
+            suggest_commands=self.suggest_commands,
+            add_completion=False,
+        )
+        holder.callback()(_no_options)
+        if entry.group:
+            holder.add_typer(target, name=name)
+        else:
+            holder.command(name, help=entry.help)(target)
+        built = typer.main.get_command(holder)
+        assert isinstance(built, TyperGroup)
+        return built.commands[name]
+
+    def get_command(self, ctx: _click.Context, cmd_name: str) -> _click.Command | None:
+        if cmd_name in self._pending and not self._listing:
+            self.commands[cmd_name] = self.load(cmd_name)
+            self._pending.discard(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_help(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
+        # Listing the commands needs their names and help, not their modules.
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
@@ -84,7 +234,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        output.result(f"tcai {__version__}")
+        typer.echo(f"tcai {__version__}")  # not through Rich: nothing else needs it here
         raise typer.Exit(0)
 
 
@@ -100,36 +250,6 @@ def root(
     ] = False,
 ) -> None:
     state(ctx).env_file = env_file
-
-
-app.command("init", help="Create or upgrade the database; write a .env with fresh secrets.")(
-    init_command
-)
-app.command("demo", help="The one-command tour: init, seed, demo businesses, serve.")(demo_command)
-app.command("serve", help="Run the daemon.")(serve_command)
-app.command("health", help="Query a running daemon's health.")(health_command)
-app.command("embed", help="Print a bot's embed snippet.")(embed_command)
-app.command("preview-link", help="A signed, expiring preview URL for a bot.")(preview_link_command)
-app.add_typer(bot_app, name="bot")
-app.add_typer(cache_app, name="cache")
-app.command("chat", help="Talk to a bot from the terminal (offline in facts mode).")(chat_command)
-app.add_typer(clients_app, name="clients")
-app.add_typer(bots_app, name="bots")
-app.add_typer(config_app, name="config")
-app.add_typer(db_app, name="db")
-app.add_typer(templates_app, name="templates")
-app.add_typer(secrets_app, name="secrets")
-app.add_typer(leads_app, name="leads")
-app.add_typer(conversations_app, name="conversations")
-app.add_typer(audit_app, name="audit")
-app.add_typer(users_app, name="users")
-app.add_typer(outbox_app, name="outbox")
-app.add_typer(privacy_app, name="privacy")
-app.add_typer(retention_app, name="retention")
-app.add_typer(scan_app, name="scan")
-app.add_typer(guard_app, name="guard")
-app.add_typer(llm_app, name="llm")
-app.command("check", help="The pre-deployment checklist; exit 1 if any gate fails.")(check_command)
 
 
 def main() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import typer
@@ -10,9 +9,6 @@ import typer
 from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt
-from tcai.db.engine import session_scope
-from tcai.db.models import OUTBOX_STATUSES
-from tcai.delivery.outbox import OutboxWorker, deliver_due, get_outbox_item, list_outbox, retry_item
 from tcai.errors import UsageError
 
 app = typer.Typer(
@@ -34,6 +30,10 @@ def run(
     json_: JsonOpt = False,
 ) -> None:
     """Deliver what is due (the daemon does this by itself every 5 s)."""
+    import asyncio
+
+    from tcai.delivery.outbox import OutboxWorker, deliver_due
+
     cli = state(ctx)
     engine, settings = cli.migrated_engine(), cli.settings
     if not once:
@@ -63,6 +63,10 @@ def list_(
     json_: JsonOpt = False,
 ) -> None:
     """List outbox items, newest first."""
+    from tcai.db.engine import session_scope
+    from tcai.db.models import OUTBOX_STATUSES
+    from tcai.delivery.outbox import list_outbox
+
     if status is not None and status.strip().lower() not in OUTBOX_STATUSES:
         raise UsageError(f"--status must be one of {', '.join(OUTBOX_STATUSES)}")
     with session_scope(state(ctx).migrated_engine()) as session:
@@ -91,6 +95,9 @@ def show(
     json_: JsonOpt = False,
 ) -> None:
     """One item and its delivery log."""
+    from tcai.db.engine import session_scope
+    from tcai.delivery.outbox import get_outbox_item
+
     with session_scope(state(ctx).migrated_engine()) as session:
         item = get_outbox_item(session, outbox_id)
     if json_:
@@ -114,6 +121,8 @@ def retry(
     json_: JsonOpt = False,
 ) -> None:
     """Make a dead (or waiting) item due now; audited. Attempts so far are kept."""
+    from tcai.delivery.outbox import retry_item
+
     cli = state(ctx)
     item = retry_item(cli.migrated_engine(), outbox_id, reason=reason, actor=cli.actor)
     if json_:

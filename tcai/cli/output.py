@@ -11,20 +11,26 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from tcai.errors import TcaiError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# Rich loads on the first line printed, not at import: `tcai --version` and `tcai --help`
+# never print through here (docs/cli.md, "Start-up: what a command imports").
+
 
 def _stdout() -> Console:
+    from rich.console import Console
+
     return Console(file=sys.stdout, highlight=False, soft_wrap=True)
 
 
 def _stderr() -> Console:
+    from rich.console import Console
+
     return Console(file=sys.stderr, highlight=False, soft_wrap=True)
 
 
@@ -65,6 +71,8 @@ def table(
 ) -> None:
     """A table of data on stdout; with `to_stderr`, a report for people beside a result
     line (or a JSON document) that stays alone on stdout."""
+    from rich.table import Table
+
     grid = Table(title=title, show_edge=False, header_style="bold")
     for column in columns:
         grid.add_column(column, overflow="fold")
@@ -102,6 +110,8 @@ def progress(total: int, label: str, *, enabled: bool) -> Iterator[Any]:
     if not enabled or not sys.stderr.isatty():
         yield lambda _name="": None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -5,22 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tcai.access.rotation import write_atomically
 from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt
 from tcai.errors import UsageError
-from tcai.records.privacy import (
-    ErasureReceipt,
-    count_person,
-    erase_person,
-    export_person,
-    parse_identifier,
-)
+
+if TYPE_CHECKING:
+    from tcai.records.privacy import ErasureReceipt
 
 app = typer.Typer(
     help="One person's data: export it, or erase it from every table.", no_args_is_help=True
@@ -56,6 +51,9 @@ def export(
     ] = None,
 ) -> None:
     """Every record about one person, as one JSON document."""
+    from tcai.access.rotation import write_atomically
+    from tcai.records.privacy import export_person
+
     if output_file is not None and not output_file.parent.is_dir():
         raise UsageError(f"--output: folder {output_file.parent} does not exist")
     cli = state(ctx)
@@ -100,6 +98,8 @@ def erase(
     json_: JsonOpt = False,
 ) -> None:
     """Erase one person: delete their records, anonymise logs; one transaction, audited."""
+    from tcai.records.privacy import count_person, erase_person, parse_identifier
+
     parse_identifier(email=email, phone=phone)  # bad input is reported before anything else
     cli = state(ctx)
     engine = cli.migrated_engine()

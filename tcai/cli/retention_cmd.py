@@ -7,7 +7,6 @@ import typer
 from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import DryRunOpt, JsonOpt
-from tcai.records.retention import DEFAULT_LOG_DAYS, purge
 
 app = typer.Typer(
     help="Retention: purge data past each client's retention days.", no_args_is_help=True
@@ -21,6 +20,8 @@ def _detail(counts: dict[str, int]) -> str:
 @app.command("purge")
 def purge_(ctx: typer.Context, dry_run: DryRunOpt = False, json_: JsonOpt = False) -> None:
     """Delete conversations, leads and logs older than each client's retention days."""
+    from tcai.records.retention import DEFAULT_LOG_DAYS, purge
+
     cli = state(ctx)
     report = purge(
         cli.migrated_engine(),

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from tcai.access.rotation import plan_rotation, rotate
 from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import DryRunOpt, JsonOpt
@@ -25,6 +24,8 @@ def rotate_command(
     json_: JsonOpt = False,
 ) -> None:
     """New SESSION_SECRET and WIDGET_SECRET; live widgets keep working; sessions end."""
+    from tcai.access.rotation import plan_rotation, rotate
+
     cli = state(ctx)
     path = env_file or cli.env_file
     if dry_run:

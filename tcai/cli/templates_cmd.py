@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import DryRunOpt, JsonOpt
-from tcai.db.engine import session_scope
 from tcai.errors import NotFound, UsageError
-from tcai.quality.checks import CheckReport
-from tcai.quality.smoke import run_smoke
-from tcai.quality.sweep import run_sweep
-from tcai.templates.describe import describe
-from tcai.templates.files import load_template_files
-from tcai.templates.schema import Template
-from tcai.templates.store import (
-    as_stored,
-    get_template_row,
-    seed_templates,
-    stored_templates,
-    template_summary,
-)
-from tcai.templates.suggest import suggest
-from tcai.templates.validation import ValidationReport, validate_files, validate_stored
+
+if TYPE_CHECKING:
+    from tcai.quality.checks import CheckReport
+    from tcai.templates.validation import ValidationReport
 
 app = typer.Typer(help="Industry templates: seed, validate, browse.", no_args_is_help=True)
 
@@ -44,6 +31,9 @@ def seed(
     ctx: typer.Context, json_: JsonOpt = False, dry_run: DryRunOpt = False, dir_: DirOpt = None
 ) -> None:
     """Upsert every template file into the database in one transaction."""
+    from tcai.templates.files import load_template_files
+    from tcai.templates.store import seed_templates
+
     templates = load_template_files(dir_)
     engine = state(ctx).migrated_engine()
     with output.progress(len(templates), "seeding", enabled=not json_) as advance:
@@ -95,9 +85,16 @@ def validate(
     dir_: DirOpt = None,
 ) -> None:
     """Check every stored template against the schema and the platform's rules."""
+    from tcai.templates.validation import validate_files, validate_stored
+
     if files:
+        from tcai.templates.files import load_template_files
+
         _render_validation(validate_files(load_template_files(dir_)), json_)
         return
+    from tcai.db.engine import session_scope
+    from tcai.templates.store import as_stored, stored_templates
+
     with session_scope(state(ctx).migrated_engine()) as session:
         rows = [as_stored(row) for row in stored_templates(session)]
     _render_validation(validate_stored(rows), json_)
@@ -106,6 +103,9 @@ def validate(
 @app.command("list")
 def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """List the stored templates in display order."""
+    from tcai.db.engine import session_scope
+    from tcai.templates.store import stored_templates, template_summary
+
     with session_scope(state(ctx).migrated_engine()) as session:
         items = [template_summary(row) for row in stored_templates(session)]
     output.listing(
@@ -129,6 +129,11 @@ def show(
     json_: JsonOpt = False,
 ) -> None:
     """Show one stored template in full."""
+    from tcai.db.engine import session_scope
+    from tcai.templates.describe import describe
+    from tcai.templates.schema import Template
+    from tcai.templates.store import get_template_row, template_summary
+
     with session_scope(state(ctx).migrated_engine()) as session:
         row = get_template_row(session, template)
         document = {**template_summary(row), "document": row.document}
@@ -153,6 +158,11 @@ def suggest_command(
     """Suggest templates for a business description, best match first."""
     if not description.strip() or len(description) > MAX_DESCRIPTION:
         raise UsageError(f"describe the business in 1 to {MAX_DESCRIPTION} characters")
+    from tcai.db.engine import session_scope
+    from tcai.templates.schema import Template
+    from tcai.templates.store import stored_templates
+    from tcai.templates.suggest import suggest
+
     with session_scope(state(ctx).migrated_engine()) as session:
         active = [
             (row.display_order, Template.model_validate(row.document))
@@ -206,6 +216,10 @@ def smoke(
     only: Annotated[list[str] | None, typer.Option("--only", help="Just these templates.")] = None,
 ) -> None:
     """Provision a throw-away client per template and run scripted chats (offline and stub LLM)."""
+    import asyncio
+
+    from tcai.quality.smoke import run_smoke
+
     cli = state(ctx)
     engine = cli.migrated_engine()
     with output.progress(17, "smoke", enabled=not json_) as advance:
@@ -217,6 +231,11 @@ def smoke(
 @app.command("sweep")
 def sweep(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """The industry matrix: booking links and decisions, references, crisis, payment freedom."""
+    from tcai.db.engine import session_scope
+    from tcai.quality.sweep import run_sweep
+    from tcai.templates.schema import Template
+    from tcai.templates.store import stored_templates
+
     with session_scope(state(ctx).migrated_engine()) as session:
         templates = [
             Template.model_validate(r.document) for r in stored_templates(session) if r.is_active

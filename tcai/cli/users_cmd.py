@@ -8,15 +8,6 @@ from typing import Annotated, Any
 
 import typer
 
-from tcai.access.users import (
-    account_email,
-    change_password,
-    check_new_user,
-    create_user,
-    list_users,
-    set_disabled,
-    unlock,
-)
 from tcai.cli import output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt
@@ -57,6 +48,8 @@ def users_create(
     json_: JsonOpt = False,
 ) -> None:
     """Create an account (password from TCAI_PASSWORD or a prompt)."""
+    from tcai.access.users import check_new_user, create_user
+
     if role is not None and not workspace:
         raise UsageError("--role needs --workspace (the role is the one held in it)")
     cli = state(ctx)
@@ -82,6 +75,8 @@ def users_create(
 @users_app.command("list")
 def users_list(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """Accounts with their role in each workspace (no hashes)."""
+    from tcai.access.users import list_users
+
     rows = list_users(state(ctx).migrated_engine())
     output.listing(
         rows,
@@ -114,6 +109,7 @@ def users_invite(
     """Invite someone to a workspace: prints a one-time link that lets them set a password."""
     from tcai.access.invites import create_invite, invite_url
     from tcai.access.tokens import parse_duration
+    from tcai.access.users import account_email
 
     cli = state(ctx)
     lifetime = parse_duration(ttl)
@@ -144,6 +140,8 @@ def users_invite(
 @users_app.command("passwd")
 def users_passwd(ctx: typer.Context, email: Annotated[str, typer.Argument()]) -> None:
     """Set a new password; the account's sessions end."""
+    from tcai.access.users import change_password
+
     cli = state(ctx)
     ended = change_password(cli.migrated_engine(), email, _password(True), actor=cli.actor)
     output.result(f"✓ password changed; {ended} session(s) ended")
@@ -152,6 +150,8 @@ def users_passwd(ctx: typer.Context, email: Annotated[str, typer.Argument()]) ->
 @users_app.command("unlock")
 def users_unlock(ctx: typer.Context, email: Annotated[str, typer.Argument()]) -> None:
     """End a lockout after too many failed logins (the failure count starts again)."""
+    from tcai.access.users import unlock
+
     cli = state(ctx)
     done = unlock(cli.migrated_engine(), email, actor=cli.actor)
     cleared = f"; {done.failed_count} failed login(s) cleared" if done.failed_count else ""
@@ -170,6 +170,8 @@ def users_disable(
 ) -> None:
     """Disable an account (its sessions end, its pending invitation is withdrawn) or
     re-enable it."""
+    from tcai.access.users import set_disabled
+
     cli = state(ctx)
     ended = set_disabled(cli.migrated_engine(), email, not enable, actor=cli.actor)
     output.result("✓ enabled" if enable else f"✓ disabled; {ended} session(s) ended")

@@ -72,12 +72,13 @@ def test_unexpected_errors_are_one_line_without_traceback(
     seeded,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import tcai.cli.templates_cmd as templates_cmd
+    import tcai.templates.validation as validation
 
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(templates_cmd, "validate_stored", broken)
+    # The command imports its core function when it runs, so patch it where it lives.
+    monkeypatch.setattr(validation, "validate_stored", broken)
     result = cli("templates", "validate")
     assert result.exit_code == 1
     assert "internal error: RuntimeError: disk on fire" in result.stderr
