@@ -8,16 +8,18 @@ skips binaries, and reports what it skipped as notes instead of failing.
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pathspec
+from typing import TYPE_CHECKING, Any
 
 from tcai import __version__
 from tcai.errors import UsageError
+
+if TYPE_CHECKING:
+    import pathspec
 
 BINARY_SNIFF_BYTES = 8192
 ALWAYS_SKIPPED_DIRS = frozenset(
@@ -71,6 +73,26 @@ def display_path(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
+class PathNamer:
+    """`display_path` for many files under one root: the root is resolved once, and a file
+    whose resolved path `walk_files` already knows is not resolved again."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self._prefix = str(self.root).rstrip("/") + "/" if os.sep == "/" else None
+
+    def name(self, path: Path, resolved: Path) -> str:
+        """What `display_path(path, root)` returns, given `resolved == path.resolve()`."""
+        if self._prefix is not None:
+            text = str(resolved)
+            if text.startswith(self._prefix) and len(text) > len(self._prefix):
+                return text[len(self._prefix) :]
+        try:
+            return resolved.relative_to(self.root).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+
 def is_binary(head: bytes) -> bool:
     return b"\x00" in head[:BINARY_SNIFF_BYTES]
 
@@ -99,6 +121,8 @@ def _git_files(directory: Path) -> list[Path] | None:
 
 
 def _walk_with_pathspec(directory: Path, notes: list[str]) -> Iterator[Path]:
+    import pathspec  # only outside a work tree: not worth importing for every scan
+
     specs: list[tuple[Path, pathspec.PathSpec[Any]]] = []
     for current, dirnames, filenames in os.walk(
         directory,
@@ -137,7 +161,19 @@ def _walk_with_pathspec(directory: Path, notes: list[str]) -> Iterator[Path]:
 
 def iter_files(paths: Sequence[Path], notes: list[str]) -> Iterator[Path]:
     """Every regular file to scan under `paths` (files given directly are always scanned)."""
+    for path, _resolved in walk_files(paths, notes):
+        yield path
+
+
+def walk_files(paths: Sequence[Path], notes: list[str]) -> Iterator[tuple[Path, Path]]:
+    """`iter_files`, each file with its resolved path (what `Path.resolve` returns).
+
+    A file that is not a symlink is resolved as its resolved directory plus its name, each
+    directory once: the same answer as `Path.resolve` without one lstat per component of
+    every file.
+    """
     seen: set[Path] = set()
+    directories: dict[Path, Path] = {}
     for root in paths:
         if not root.exists() and not root.is_symlink():
             raise UsageError(f"{root}: no such file or directory")
@@ -148,17 +184,26 @@ def iter_files(paths: Sequence[Path], notes: list[str]) -> Iterator[Path]:
             git = _git_files(root) if (root / ".git").exists() or _inside_git(root) else None
             candidates = git if git is not None else _walk_with_pathspec(root, notes)
         for path in candidates:
-            if path.is_symlink():
-                target = path.resolve()
-                if not target.is_file():
-                    continue
-            if not path.is_file():
+            try:
+                mode = path.lstat().st_mode
+            except (OSError, ValueError):
                 continue
-            key = path.resolve()
+            if stat.S_ISLNK(mode):
+                key = path.resolve()
+                if not key.is_file():
+                    continue
+            elif stat.S_ISREG(mode) and path.name not in ("", ".", ".."):
+                parent = path.parent
+                resolved_parent = directories.get(parent)
+                if resolved_parent is None:
+                    resolved_parent = directories[parent] = parent.resolve()
+                key = resolved_parent / path.name
+            else:
+                continue
             if key in seen:
                 continue
             seen.add(key)
-            yield path
+            yield path, key
 
 
 def _inside_git(directory: Path) -> bool:

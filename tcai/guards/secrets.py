@@ -3,11 +3,13 @@
 
 Owns how a file, a text or a repository's history is searched for credentials, what counts
 as a placeholder, how a secret is masked and fingerprinted, and the baseline file. Speed
-comes from the shape of the search: ONE case-insensitive pass over each file's bytes with a
-combined keyword pattern selects the few lines that contain a rule's keyword; only those
-lines are decoded and given to the rules' regexes, and the generic "secret-like name =
-high-entropy value" rule is judged there, line by line, by code rather than by one huge
-regex.
+comes from the shape of the search (docs/guards.md): ONE case-insensitive pass over each
+file's bytes with a combined keyword pattern, anchored on each keyword's rarest byte,
+selects the few lines that contain a rule's keyword; only those lines are decoded and given
+to the rules' regexes, and the generic "secret-like name = high-entropy value" rule is
+judged there, line by line, by code rather than by one huge regex. A big tree is split
+into chunks of files scanned by worker processes; the report is the same, in the same
+order, whatever the number of workers.
 
 Deliberately not here: walking the tree, .gitignore and binary detection (`common`), and
 rendering or exit codes (the CLI). A full secret never leaves this module: findings carry
@@ -16,13 +18,12 @@ the first few characters and the length, baselines carry only SHA-256 fingerprin
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import re
 import string
 import subprocess
+import sys
 import time
 from bisect import bisect_left, insort
 from collections import Counter
@@ -32,15 +33,28 @@ from functools import cache
 from pathlib import Path, PurePath
 from typing import Any
 
-from tcai.data import data_file, load_yaml
+from tcai.data import data_file
 from tcai.errors import UsageError
-from tcai.guards.common import Finding, GuardReport, display_path, is_binary, iter_files
+from tcai.guards.common import (
+    BINARY_SNIFF_BYTES,
+    Finding,
+    GuardReport,
+    PathNamer,
+    is_binary,
+    walk_files,
+)
 
 RULES_FILE = data_file("secret_rules.yaml")
 MAX_SCAN_BYTES = 5 * 1024 * 1024
 ALLOW_MARKER = b"tcai: allow-secret"
 _COMMENT_STARTS = (b"#", b"//", b"/*", b"*", b"--", b";", b"<!--", b"%", b"{#", b"rem ")
 BASELINE_VERSION = 1
+# Worker processes pay off above this much work (docs/guards.md): starting them costs 20 to
+# 40 ms of CPU, and one core scans about 30 MB of source a second.
+PARALLEL_MIN_FILES = 16
+PARALLEL_MIN_BYTES = 8 * 1024 * 1024
+PARALLEL_BYTES_PER_WORKER = 4 * 1024 * 1024
+PARALLEL_CHUNKS_PER_WORKER = 8
 
 _RULE_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
@@ -137,9 +151,15 @@ class RuleSet:
     assignment: AssignmentPolicy
     placeholders: Placeholders
     prefilter: re.Pattern[bytes]
-    """Every keyword of every rule in one pattern: the one pass over a file's bytes."""
+    """Every keyword of every rule in one pattern, anchored on rare bytes: the one pass over
+    a file's bytes. It finds where a keyword's anchor byte is, not where the keyword starts."""
+    keywords: re.Pattern[bytes]
+    """The same keywords as a trie in a lookahead: `finditer` gives the longest keyword
+    starting at each position of a line, overlapping ones included."""
     keyword_rules: dict[bytes, frozenset[int]]
     """A keyword -> the rules to run when it occurs (its own and those of keywords it contains)."""
+    line_rules: dict[frozenset[bytes], list[int]] = field(default_factory=dict, compare=False)
+    """The keywords found on a line -> the rules to run, in order (filled as lines come)."""
 
 
 @dataclass(frozen=True)
@@ -193,7 +213,7 @@ class _Block:
         return self.line_numbers is None or self.number(index - 1) == self.number(index) - 1
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Line:
     """A candidate line: its block, its index there, where it ends, and its text."""
 
@@ -236,6 +256,73 @@ def _keyword_trie(keywords: Sequence[bytes]) -> bytes:
     return emit(trie)
 
 
+# How often each byte occurs in source code once lower-cased, per 10,000 bytes (measured on
+# Python's standard library and the packages of a virtual environment); a byte not listed
+# is rarer than any listed. Only the speed of the prefilter depends on these figures.
+_BYTE_FREQUENCY = dict(
+    zip(
+        b" etanrsoil\ncdpu,f'm_.h:\"gy()b=v0xw1-k2`3[]#456\\{}78/9>qj|*z;+?&<@!\t%~",
+        (
+            *(2375, 730, 516, 410, 408, 404, 400, 377, 373, 278, 265, 218, 203, 199, 173),
+            *(168, 165, 162, 158, 157, 129, 127, 119, 104, 98, 91, 90, 90, 82, 64, 55, 54),
+            *(50, 50, 46, 43, 37, 32, 30, 28, 28, 28, 26, 25, 25, 25, 23, 22, 22, 20, 19),
+            *(19, 18, 14, 14, 12, 12, 12, 11, 7, 7, 4, 4, 4, 3, 3, 3, 3, 2),
+        ),
+        strict=True,
+    )
+)
+
+
+def _byte_weight(byte: int) -> float:
+    return _BYTE_FREQUENCY.get(byte, 0.5)
+
+
+def _anchors(keywords: Sequence[bytes]) -> dict[bytes, int]:
+    """Keyword -> the index of the byte the prefilter looks for first.
+
+    Python's engine tries a match at every position whose byte can start one, so the
+    fewer (and rarer) such bytes, the faster the pass: the anchors are a small set of rare
+    bytes, at least one in each keyword (greedy: most keywords covered per occurrence,
+    then drop any byte the others make unnecessary).
+    """
+    chosen: set[int] = set()
+    left = set(keywords)
+    while left:
+        best = max(
+            sorted({byte for word in left for byte in word}),
+            key=lambda byte: sum(byte in word for word in left) / _byte_weight(byte),
+        )
+        chosen.add(best)
+        left = {word for word in left if best not in word}
+    for byte in sorted(chosen, key=_byte_weight, reverse=True):
+        rest = chosen - {byte}
+        if all(any(b in rest for b in word) for word in keywords):
+            chosen = rest
+    return {
+        word: min(
+            (i for i, byte in enumerate(word) if byte in chosen),
+            key=lambda i: (_byte_weight(word[i]), i),
+        )
+        for word in keywords
+    }
+
+
+def _anchored_prefilter(keywords: Sequence[bytes]) -> bytes:
+    """A regex matching at each keyword's anchor byte: `k(?<=tok)en` finds "token" where
+    its "k" is. It matches where, and only where, some keyword occurs."""
+    groups: dict[int, list[tuple[bytes, bytes]]] = {}
+    for word, at in _anchors(keywords).items():
+        groups.setdefault(word[at], []).append((word[: at + 1], word[at + 1 :]))
+    branches = []
+    for byte, parts in sorted(groups.items()):
+        alternatives = [
+            (b"(?<=" + re.escape(head) + b")" if len(head) > 1 else b"") + re.escape(tail)
+            for head, tail in sorted(parts)
+        ]
+        branches.append(re.escape(bytes([byte])) + b"(?:" + b"|".join(alternatives) + b")")
+    return b"|".join(branches)
+
+
 def _compile_rule(raw: dict[str, Any]) -> SecretRule:
     rule_id = str(raw["id"])
     if not _RULE_ID.match(rule_id):
@@ -268,10 +355,18 @@ def _words(values: Any) -> frozenset[str]:
     return frozenset(str(v).lower() for v in values or ())
 
 
+def _read_rules_file() -> Any:
+    """The parsed data file, with libyaml's parser when PyYAML has it (a tenth of the time)."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(RULES_FILE.read_text(encoding="utf-8"), Loader=loader)
+
+
 @cache
 def load_rules() -> RuleSet:
     """The rules of `secret_rules.yaml`, compiled once per process."""
-    raw = load_yaml("secret_rules.yaml")
+    raw = _read_rules_file()
     rules = tuple(_compile_rule(r) for r in raw["rules"])
     if len({r.id for r in rules}) != len(rules):
         raise ValueError("secret rules: duplicate ids")
@@ -314,7 +409,8 @@ def load_rules() -> RuleSet:
         rules=rules,
         assignment=assignment,
         placeholders=placeholders,
-        prefilter=re.compile(_keyword_trie(keywords)),
+        prefilter=re.compile(_anchored_prefilter(keywords)),
+        keywords=re.compile(b"(?=(" + _keyword_trie(keywords) + b"))"),
         keyword_rules=keyword_rules,
     )
 
@@ -342,6 +438,8 @@ def mask(secret: str) -> str:
 
 
 def fingerprint(rule_id: str, file: str, material: str) -> str:
+    import hashlib  # only when there is a finding
+
     digest = hashlib.sha256()
     digest.update(f"{rule_id}\0{file}\0".encode())
     digest.update(material.encode("utf-8", "surrogatepass"))
@@ -612,19 +710,19 @@ def _assignments(line: str, bare_values: bool) -> Iterator[tuple[str, str, tuple
 # --------------------------------------------------------------------------- the engine
 
 
+_LINE_RULES_CACHE = 4096
+
+
 def _rules_on_line(rs: RuleSet, lower: bytes, start: int, end: int) -> list[int]:
-    found: set[int] = set()
-    # Keywords may overlap (aws_secret contains secret): look for one starting at every
-    # position of this short line, not only where the previous one ended.
-    pos = start
-    search = rs.prefilter.search
-    while pos < end:
-        match = search(lower, pos, end)
-        if match is None:
-            break
-        found |= rs.keyword_rules[match.group()]
-        pos = match.start() + 1
-    return sorted(found)
+    # Keywords may overlap (aws_secret contains secret): the lookahead finds one starting
+    # at every position of this short line, not only where the previous one ended.
+    found = frozenset(match.group(1) for match in rs.keywords.finditer(lower, start, end))
+    rules = rs.line_rules.get(found)
+    if rules is None:
+        rules = sorted({i for keyword in found for i in rs.keyword_rules[keyword]})
+        if len(rs.line_rules) < _LINE_RULES_CACHE:
+            rs.line_rules[found] = rules
+    return rules
 
 
 def _is_allowed(lower: bytes, start: int, end: int, block: _Block, index: int) -> bool:
@@ -672,11 +770,14 @@ def _scan_block(block: _Block, rs: RuleSet) -> Iterator[_Hit]:
     lower = data.lower()  # bytes.lower() folds ASCII only: offsets stay those of `data`
     size = len(lower)
     search = rs.prefilter.search
+    marked = ALLOW_MARKER in lower  # one pass; most files never use the allow comment
     pos = index = counted = 0
     while pos < size:
         match = search(lower, pos)
         if match is None:
             return
+        # The prefilter matched at a keyword's anchor byte, on the first line (from `pos`,
+        # a line start) holding a keyword; keywords never span lines.
         start = lower.rfind(b"\n", 0, match.start()) + 1
         end = lower.find(b"\n", match.end())
         if end == -1:
@@ -684,9 +785,9 @@ def _scan_block(block: _Block, rs: RuleSet) -> Iterator[_Hit]:
         index += lower.count(b"\n", counted, start)
         counted = start
         pos = end + 1
-        if _is_allowed(lower, start, end, block, index):
+        if marked and _is_allowed(lower, start, end, block, index):
             continue
-        rule_indexes = _rules_on_line(rs, lower, match.start(), end)
+        rule_indexes = _rules_on_line(rs, lower, start, end)
         line = data[start:end].decode("utf-8", "replace").rstrip("\r")
         yield from _scan_line(rs, _Line(block, index, end, line), rule_indexes)
 
@@ -726,36 +827,172 @@ def _apply_baseline(report: GuardReport, baseline: set[str] | None) -> None:
         report.notes.append(f"{suppressed} known finding(s) suppressed by the baseline")
 
 
+@dataclass
+class _FileScan:
+    """What one file gave: findings and notes, or only that it is binary or unreadable."""
+
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    scanned: bool = False
+    binary: bool = False
+
+
+def _scan_file(path: Path, shown: str, rs: RuleSet) -> _FileScan:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(BINARY_SNIFF_BYTES)
+            if is_binary(data):  # only the head decides: the rest is never read
+                return _FileScan(binary=True)
+            data += handle.read(MAX_SCAN_BYTES + 1 - len(data))
+    except OSError as exc:
+        return _FileScan(notes=[f"{shown}: cannot read ({exc.strerror or exc})"])
+    result = _FileScan(scanned=True)
+    if len(data) > MAX_SCAN_BYTES:
+        data = data[:MAX_SCAN_BYTES]
+        result.notes.append(f"file {shown}: only the first 5 MB scanned")
+    block = _Block(data, shown, bare_values=_bare_values_allowed(shown, rs.assignment))
+    result.findings = [_finding(hit, shown) for hit in _scan_block(block, rs)]
+    return result
+
+
+def _scan_chunk(chunk: Sequence[tuple[str, str]]) -> list[_FileScan]:
+    """A worker's share: (path, displayed name) pairs, results in the same order."""
+    rs = load_rules()  # inherited from the parent when forked: no second compilation
+    return [_scan_file(Path(path), shown, rs) for path, shown in chunk]
+
+
+def _can_fork() -> bool:
+    """Worker processes are forked, on Linux only, and never from a threaded process (a
+    lock another thread holds would stay held in the child)."""
+    if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+        return False
+    threading = sys.modules.get("threading")
+    return threading is None or threading.active_count() == 1
+
+
+def _cpu_count() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _sizes(files: Sequence[tuple[Path, str]]) -> list[int]:
+    """The bytes each file costs to scan: its size up to MAX_SCAN_BYTES, plus 4 KB (opening
+    a file costs about as much as reading that)."""
+    sizes = []
+    for path, _shown in files:
+        try:
+            size = min(path.stat().st_size, MAX_SCAN_BYTES)
+        except OSError:
+            size = 0
+        sizes.append(size + 4096)
+    return sizes
+
+
+def _plan_workers(files: Sequence[tuple[Path, str]], workers: int | None) -> tuple[int, list[int]]:
+    """How many processes scan (1: this one alone) and, when more than one, each file's
+    size. By default, workers only when the work pays for starting them: at least
+    PARALLEL_MIN_FILES files and PARALLEL_MIN_BYTES to read, two CPUs, and one worker per
+    PARALLEL_BYTES_PER_WORKER at most."""
+    if workers is None:
+        cpus = _cpu_count()
+        if len(files) < PARALLEL_MIN_FILES or cpus < 2 or not _can_fork():
+            return 1, []
+        sizes = _sizes(files)
+        total = sum(sizes)
+        if total < PARALLEL_MIN_BYTES:
+            return 1, []
+        count = min(cpus, max(2, total // PARALLEL_BYTES_PER_WORKER), len(files))
+        return count, sizes
+    count = min(workers, len(files))
+    if count < 2 or not _can_fork():
+        return 1, []
+    return count, _sizes(files)
+
+
+def _chunks(
+    files: Sequence[tuple[Path, str]], sizes: Sequence[int], count: int
+) -> list[list[tuple[str, str]]]:
+    """About `count` runs of consecutive files with about the same bytes to read each."""
+    target = sum(sizes) / max(1, count)
+    chunks: list[list[tuple[str, str]]] = []
+    current: list[tuple[str, str]] = []
+    weight = 0
+    for (path, shown), size in zip(files, sizes, strict=True):
+        current.append((str(path), shown))
+        weight += size
+        if weight >= target:
+            chunks.append(current)
+            current, weight = [], 0
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _scan_in_workers(
+    files: Sequence[tuple[Path, str]], sizes: Sequence[int], workers: int
+) -> list[_FileScan] | None:
+    """The files scanned by `workers` forked processes, in order; None if they could not
+    run (the caller then scans here)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    chunks = _chunks(files, sizes, workers * PARALLEL_CHUNKS_PER_WORKER)
+    results: list[_FileScan] = []
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    try:
+        for part in pool.map(_scan_chunk, chunks):
+            results.extend(part)
+    except (OSError, BrokenProcessPool):
+        pool.shutdown(wait=False, cancel_futures=True)
+        return None
+    except BaseException:  # Ctrl-C or an error in a chunk: the other chunks are not run
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return results
+
+
 def scan_paths(
-    paths: Sequence[Path], *, root: Path | None = None, baseline: set[str] | None = None
+    paths: Sequence[Path],
+    *,
+    root: Path | None = None,
+    baseline: set[str] | None = None,
+    workers: int | None = None,
 ) -> GuardReport:
     """Scan every file under `paths` (.gitignore respected, binaries skipped, 5 MB a file).
 
     Paths in findings are relative to `root` (default: the current directory) when they
     are inside it. Raises UsageError for a path that does not exist.
+
+    `workers`: how many processes scan (default: one per CPU when the tree is big enough
+    to pay for starting them, else this process alone). The report is the same, in the
+    same order, whatever the number.
     """
     started = time.perf_counter()
     rs = load_rules()
-    base = root if root is not None else Path.cwd()
+    namer = PathNamer(root if root is not None else Path.cwd())
     report = GuardReport()
-    binaries = 0
-    for path in iter_files(paths, report.notes):
-        shown = display_path(path, base)
-        try:
-            with path.open("rb") as handle:
-                data = handle.read(MAX_SCAN_BYTES + 1)
-        except OSError as exc:
-            report.notes.append(f"{shown}: cannot read ({exc.strerror or exc})")
-            continue
-        if is_binary(data):
-            binaries += 1
-            continue
-        if len(data) > MAX_SCAN_BYTES:
-            data = data[:MAX_SCAN_BYTES]
-            report.notes.append(f"file {shown}: only the first 5 MB scanned")
-        report.files_scanned += 1
-        block = _Block(data, shown, bare_values=_bare_values_allowed(shown, rs.assignment))
-        report.findings.extend(_finding(hit, shown) for hit in _scan_block(block, rs))
+    walk_notes: list[str] = []
+    files: list[tuple[Path, str]] = []
+    notes_at: list[int] = []  # how many walk notes came before each file
+    for path, resolved in walk_files(paths, walk_notes):
+        files.append((path, namer.name(path, resolved)))
+        notes_at.append(len(walk_notes))
+    count, sizes = _plan_workers(files, workers)
+    results = _scan_in_workers(files, sizes, count) if count > 1 else None
+    if results is None:
+        results = [_scan_file(path, shown, rs) for path, shown in files]
+    binaries = taken = 0
+    for result, walked in zip(results, notes_at, strict=True):
+        report.notes.extend(walk_notes[taken:walked])
+        taken = walked
+        report.notes.extend(result.notes)
+        report.findings.extend(result.findings)
+        report.files_scanned += result.scanned
+        binaries += result.binary
+    report.notes.extend(walk_notes[taken:])
     if binaries:
         report.notes.append(f"{binaries} binary file(s) skipped")
     _apply_baseline(report, baseline)
@@ -904,6 +1141,8 @@ def scan_history(repo: Path, baseline: set[str] | None = None) -> GuardReport:
 
 def load_baseline(path: Path) -> set[str]:
     """The fingerprints of a baseline file written by `write_baseline`."""
+    import json
+
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -923,6 +1162,8 @@ def write_baseline(path: Path, report: GuardReport) -> None:
 
     The secret is never written, not even masked. Written atomically (temp file + rename).
     """
+    import json
+
     document = {
         "version": BASELINE_VERSION,
         "tool": "tcai scan secrets",
