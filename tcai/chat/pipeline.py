@@ -53,7 +53,7 @@ from tcai.chat.store import (
     persist_turn,
 )
 from tcai.config import Settings
-from tcai.db.engine import connection_scope
+from tcai.db.engine import autocommit_scope, connection_scope
 from tcai.db.types import utcnow
 from tcai.errors import DatabaseUnavailable, InvalidMessage
 from tcai.text.contacts import Contacts, display_phone, extract_contacts
@@ -194,8 +194,9 @@ class ChatEngine:
         cap, leads_cap = rules.plans.get(cached.plan, (None, None))
         for attempt in range(2):
             try:
-                # The reservation is the transaction's first statement (see `load_context`).
-                with connection_scope(self.engine, read_only=True) as conn:
+                # The reservation is one atomic statement; the reads need no snapshot
+                # in common with it (see `load_context`).
+                with autocommit_scope(self.engine) as conn:
                     ctx = load_context(
                         conn,
                         cached,

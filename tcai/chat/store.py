@@ -313,9 +313,9 @@ def load_context(
     """The per-turn reads: this month's usage (reserving this turn's place in the quota
     when `reserve`), the conversation with its lead and open request, and its history.
 
-    The reservation, a write, is the transaction's first statement: on SQLite the
-    transaction may then begin deferred (`connection_scope(read_only=True)`), taking
-    the write lock at that statement, before any read could pin an older snapshot."""
+    Each statement may be its own transaction (`autocommit_scope`): the reservation is
+    one atomic upsert, and the reads need no snapshot in common with it. On SQLite a
+    reader then never holds the write lock, and PostgreSQL is spared BEGIN and COMMIT."""
     statements = _statements(conn)
     ctx = context_for(bot)
     if reserve:

@@ -155,6 +155,24 @@ def _read_only(engine: Engine) -> Engine:
 
 
 @contextmanager
+def autocommit_scope(engine: Engine) -> Iterator[sa.Connection]:
+    """A connection whose every statement is its own transaction: for work that is
+    one atomic write and reads that need no common snapshot (the chat turn's read,
+    docs/chat-pipeline.md). It saves PostgreSQL the BEGIN and COMMIT round trips. On
+    SQLite the driver connection is always in autocommit (we issue BEGIN ourselves,
+    see `_sqlite_pragmas`), so no transaction is begun at all."""
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name != "sqlite":
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
+    except OperationalError as exc:
+        if _is_connection_error(exc):
+            raise unavailable(engine.url.render_as_string(hide_password=True), exc) from None
+        raise
+
+
+@contextmanager
 def connection_scope(engine: Engine, *, read_only: bool = False) -> Iterator[sa.Connection]:
     """One transaction on one connection, for Core statements (the chat turn's hot path):
     commits on success, rolls back on any error. `read_only` as for `session_scope`."""

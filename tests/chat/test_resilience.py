@@ -244,7 +244,8 @@ def _database_down(monkeypatch) -> None:
             "check DATABASE_URL"
         )
 
-    monkeypatch.setattr(pipeline_module, "connection_scope", down)
+    for scope in ("autocommit_scope", "connection_scope"):
+        monkeypatch.setattr(pipeline_module, scope, down)
     monkeypatch.setattr(directory_module, "session_scope", down)
 
 
@@ -468,6 +469,7 @@ async def test_a_never_seen_bot_keeps_a_contact_over_http_while_the_database_is_
 
     try:
         monkeypatch.setattr(client.app[DIRECTORY], "get", down)
+        monkeypatch.setattr(pipeline_module, "autocommit_scope", down)
         monkeypatch.setattr(pipeline_module, "connection_scope", down)
         headers = {"Origin": origin, "Authorization": f"Bearer {token}"}
         url = "/api/chat/fade-factory/fade-factory_main"
