@@ -1,7 +1,7 @@
 """Bots and clients: look-ups, summaries and audited configuration changes.
 
 `change_bot` is the one way a bot's settings change: `key=value` assignments (each key a
-row of `SETTERS`) and/or a partial document merged into the config, validated as a
+row of `setters()`) and/or a partial document merged into the config, validated as a
 whole, `config_version` bumped, a cache signal raised and an audit row written, all in
 one transaction.
 """
@@ -9,32 +9,26 @@ one transaction.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+if TYPE_CHECKING:
+    from tcai.bots.config import BotConfig
+
 from tcai.audit import record_audit
-from tcai.bots.config import WEEKDAYS, BotConfig, check_timezone, parse_span
-from tcai.bots.links import own_link_problems
-from tcai.bots.provisioning import (
-    check_booking_url,
-    check_email,
-    check_phone,
-    check_provider,
-    check_website,
-)
 from tcai.bots.signal import raise_signal
 from tcai.config import parse_origin
 from tcai.db.engine import session_scope
 from tcai.db.models import Bot, Workspace
 from tcai.db.types import utcnow
 from tcai.errors import InvalidInput, NotFound, UsageError
-from tcai.templates.files import format_loc
 
 
 def get_bot(
@@ -61,6 +55,12 @@ class WorkspaceBot:
     config: BotConfig
 
 
+def _config_class() -> type[BotConfig]:
+    from tcai.bots.config import BotConfig
+
+    return BotConfig
+
+
 def workspace_bots(engine: Engine, workspace_id: int) -> list[WorkspaceBot]:
     """The bots of one workspace, by id."""
     with session_scope(engine) as session:
@@ -71,7 +71,7 @@ def workspace_bots(engine: Engine, workspace_id: int) -> list[WorkspaceBot]:
             .order_by(col(Bot.bot_id))
         ).all()
         return [
-            WorkspaceBot(bot_summary(bot, ws), BotConfig.model_validate(bot.config))
+            WorkspaceBot(bot_summary(bot, ws), _config_class().model_validate(bot.config))
             for bot, ws in rows
         ]
 
@@ -202,6 +202,8 @@ def _list(convert: Callable[[str], Any]) -> Callable[[str], list[Any]]:
 
 
 def _webhook(value: str) -> str:
+    from tcai.bots.provisioning import check_website
+
     url = check_website(value)
     if not url.startswith("https://"):
         raise ValueError("webhooks must use https")
@@ -215,10 +217,14 @@ def _secret(value: str) -> str:
 
 
 def _booking_url(value: str) -> str:
+    from tcai.bots.provisioning import check_booking_url
+
     return check_booking_url(value)[0]
 
 
 def _hours(doc: Doc, key: str, value: str) -> None:
+    from tcai.bots.config import WEEKDAYS, parse_span
+
     day = key.split(".", 1)[1]
     if day not in WEEKDAYS:
         raise ValueError(f"unknown day '{day}'; use one of {', '.join(WEEKDAYS)}")
@@ -239,33 +245,48 @@ def _service_url(doc: Doc, key: str, value: str) -> None:
         urls[service] = _booking_url(value)
 
 
-SETTERS: dict[str, Setter] = {
-    "name": _set_in(("business", "name"), str),
-    "phone": _set_in(("business", "phone"), check_phone),
-    "email": _set_in(("business", "email"), check_email),
-    "address": _set_in(("business", "address"), str),
-    "website": _set_in(("business", "website"), check_website),
-    "timezone": _set_in(("business", "timezone"), check_timezone),
-    "booking_url": _set_in(("booking", "url"), _booking_url),
-    "booking_provider": _set_in(("booking", "provider"), check_provider),
-    "behavior_preset": _set_in(("behavior_preset",), str),
-    "lead_capture": _set_in(("lead_capture",), _bool),
-    "after_hours_message": _set_in(("after_hours_message",), str),
-    "after_hours_mode": _set_in(("after_hours_mode",), str),
-    "crisis_keywords": _set_in(("crisis_keywords",), _list(str)),
-    "webhook_url": _set_in(("webhook_url",), _webhook),
-    "webhook_secret": _set_in(("webhook_secret",), _secret),
-    "notify_emails": _set_in(("notify_emails",), _list(check_email)),
-    "primary_color": _set_in(("widget", "primary_color"), str),
-    "welcome_message": _set_in(("widget", "welcome_message"), str),
-    "position": _set_in(("widget", "position"), str),
-}
+@functools.cache
+def setters() -> dict[str, Setter]:
+    """The settable keys and their validators (`tcai bots set KEY=VALUE`), built on first
+    use: the validators pull in provisioning and phone numbers, which the kill switch and
+    the listings do not need (docs/cli.md, "Start-up: what a command imports")."""
+    from tcai.bots.config import check_timezone
+    from tcai.bots.provisioning import (
+        check_email,
+        check_phone,
+        check_provider,
+        check_website,
+    )
+
+    return {
+        "name": _set_in(("business", "name"), str),
+        "phone": _set_in(("business", "phone"), check_phone),
+        "email": _set_in(("business", "email"), check_email),
+        "address": _set_in(("business", "address"), str),
+        "website": _set_in(("business", "website"), check_website),
+        "timezone": _set_in(("business", "timezone"), check_timezone),
+        "booking_url": _set_in(("booking", "url"), _booking_url),
+        "booking_provider": _set_in(("booking", "provider"), check_provider),
+        "behavior_preset": _set_in(("behavior_preset",), str),
+        "lead_capture": _set_in(("lead_capture",), _bool),
+        "after_hours_message": _set_in(("after_hours_message",), str),
+        "after_hours_mode": _set_in(("after_hours_mode",), str),
+        "crisis_keywords": _set_in(("crisis_keywords",), _list(str)),
+        "webhook_url": _set_in(("webhook_url",), _webhook),
+        "webhook_secret": _set_in(("webhook_secret",), _secret),
+        "notify_emails": _set_in(("notify_emails",), _list(check_email)),
+        "primary_color": _set_in(("widget", "primary_color"), str),
+        "welcome_message": _set_in(("widget", "welcome_message"), str),
+        "position": _set_in(("widget", "position"), str),
+    }
+
+
 PREFIX_SETTERS: dict[str, Setter] = {"hours.": _hours, "service_url.": _service_url}
 COLUMN_SETTINGS = ("allowed_origins",)
 
 
 def settable_keys() -> list[str]:
-    return [*SETTERS, *(f"{p}<...>" for p in PREFIX_SETTERS), *COLUMN_SETTINGS]
+    return [*setters(), *(f"{p}<...>" for p in PREFIX_SETTERS), *COLUMN_SETTINGS]
 
 
 def _deep_merge(base: Doc, patch: Doc) -> Doc:
@@ -310,8 +331,8 @@ def apply_assignments(document: Doc, assignments: list[str]) -> tuple[Doc, list[
         try:
             if key == "allowed_origins":
                 origins = sorted(set(_list(parse_origin)(value)))
-            elif key in SETTERS:
-                SETTERS[key](doc, key, value)
+            elif key in setters():
+                setters()[key](doc, key, value)
             elif prefix := next((p for p in PREFIX_SETTERS if key.startswith(p)), None):
                 PREFIX_SETTERS[prefix](doc, key, value)
             else:
@@ -332,6 +353,10 @@ def change_bot(
     workspace_id: int | None = None,
 ) -> BotChange:
     """With `workspace_id`, only a bot of that workspace (else `NotFound`)."""
+    from tcai.bots.config import BotConfig
+    from tcai.bots.links import own_link_problems
+    from tcai.templates.files import format_loc
+
     with session_scope(engine) as session:
         bot, workspace = get_bot(session, bot_id, workspace_id=workspace_id)
         before_doc: Doc = copy.deepcopy(bot.config)
