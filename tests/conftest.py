@@ -20,10 +20,10 @@ from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
-from openai import AsyncOpenAI
 from typer.testing import CliRunner
 
 from tcai.bots.provisioning import ClientRequest, create_client
+from tcai.chat.llm import LlmClient
 from tcai.chat.pipeline import ChatEngine, ChatReply, ChatRequest
 from tcai.cli.main import app
 from tcai.config import Settings, load_settings
@@ -200,7 +200,7 @@ class Chat:
     database: Database
     settings: Settings
     engine: sa.Engine
-    llm: AsyncOpenAI | None
+    llm: LlmClient | None
     spool: Path
     made: list[ChatEngine] = field(default_factory=list)
 
@@ -250,7 +250,7 @@ async def facts_chat(seeded: Database, tmp_path: Path) -> AsyncIterator[Chat]:
 @pytest.fixture
 async def llm_chat(seeded: Database, stub_llm: StubLLM, tmp_path: Path) -> AsyncIterator[Chat]:
     engine = seeded.engine()
-    client = AsyncOpenAI(base_url=stub_llm.base_url, api_key="test-key", max_retries=0)
+    client = LlmClient("test-key", stub_llm.base_url)
     chat = Chat(
         seeded,
         load_settings().model_copy(update={"llm_timeout_ms": 1500}),

@@ -31,15 +31,13 @@ from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from tcai.access.users import hasher, verify_password
 from tcai.audit import record_audit
 from tcai.config import Settings
-from tcai.db.engine import session_scope
+from tcai.db.engine import session_scope, upsert_insert
 from tcai.db.models import Lockout, LoginAttempt, User, UserSession
 from tcai.db.types import utcnow
 from tcai.errors import TcaiError
@@ -104,7 +102,7 @@ def _dummy_hash() -> str:
 
 
 def _insert(session: Session) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return upsert_insert(session.get_bind().dialect.name)
 
 
 @dataclass(frozen=True)

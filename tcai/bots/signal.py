@@ -9,10 +9,9 @@ so both commit with the change. The chat engine's bot directory
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
+from tcai.db.engine import upsert_insert
 from tcai.db.models import CacheSignal
 from tcai.db.types import utcnow
 
@@ -24,7 +23,7 @@ FLUSH_ALL = "*"
 def raise_signal(session: Session, bot_id: str | None = None) -> None:
     """Tell every process that a bot (or, with None, every bot) changed: bump the version
     they poll and, on PostgreSQL, NOTIFY the listeners. Both commit with the change."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = upsert_insert(session.get_bind().dialect.name)
     table = CacheSignal.__table__  # type: ignore[attr-defined]
     stmt = insert(table).values(name=BOTS_SIGNAL, version=1, updated_at=utcnow())
     session.execute(

@@ -1,32 +1,35 @@
-"""The LLM call: the official openai SDK inside tcai's time budget.
+"""The LLM call: an OpenAI-compatible chat completion inside tcai's time budget.
 
-The client runs on the SDK's aiohttp transport (`DefaultAioHttpClient`), one per
-process, and answers are read as plain JSON (`cast_to=object`) rather than built into
-the SDK's pydantic models: together about 1 ms of CPU less per turn than the default
-httpx transport (docs/chat-pipeline.md, "What a turn costs").
+One small client per process (`LlmClient`) speaks the one endpoint tcai needs, `POST
+{OPENAI_BASE_URL}/chat/completions`, plain JSON or `"stream": true` server-sent events,
+on one aiohttp session. It replaced the openai SDK on this path after measuring both
+(bench/daemon_bench.py; docs/chat-pipeline.md, "What a turn costs"): the SDK, even on its
+aiohttp transport and read as plain JSON, cost ~0.6 ms of CPU per call against ~0.15
+for the same POST here, and importing it ~15 MB of the daemon's memory (httpx, anyio and
+470 modules of types), which alone kept the daemon over its 100 MB bound. The SDK stays
+in the tests, where it checks that the stub server speaks the real API's shapes.
 
-The SDK's defaults (600 s read timeout, 2 retries) would blow the 5 s promise of
-`/api/chat`, so the client is built with `max_retries=0` and every call runs under one
-deadline (`LLM_TIMEOUT_MS`): at most one retry, and only while time is left. For a
-streamed answer the deadline bounds the first token and `STREAM_CAP_S` the whole answer;
-once text has reached the visitor there is no retry. Every failure is an `LlmFailure`,
-which the pipeline turns into the failsafe answer — never into an error message.
+Every call runs under one deadline (`LLM_TIMEOUT_MS`): at most one retry, and only while
+time is left. For a streamed answer the deadline bounds the first token and
+`STREAM_CAP_S` the whole answer; once text has reached the visitor there is no retry.
+Every failure is an `LlmFailure`, which the pipeline turns into the failsafe answer —
+never into an error message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
-import openai
-from openai import AsyncOpenAI, AsyncStream
 
+from tcai import __version__
 from tcai.config import Settings
 
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
 STREAM_CAP_S = 30.0
 STALL_S = 1.5
 MAX_TOKENS = 500
@@ -51,44 +54,56 @@ class LlmAnswer:
     attempts: int
 
 
-def make_llm_client(settings: Settings) -> AsyncOpenAI | None:
+class LlmClient:
+    """An OpenAI-compatible chat-completions endpoint: its URL, its key, and one aiohttp
+    session (opened on first use, inside the event loop; proxies from the environment
+    are honoured, as the SDK honours them)."""
+
+    def __init__(self, api_key: str, base_url: str | None = None) -> None:
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.url = self.base_url + "/chat/completions"
+        self.headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": f"tcai/{__version__}",
+        }
+        self.stream_headers = {**self.headers, "Accept": "text/event-stream"}
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=None),  # every call has its own deadline
+                trust_env=True,
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def make_llm_client(settings: Settings) -> LlmClient | None:
     """One client per process; None (facts mode) when no API key is configured."""
     if settings.openai_api_key is None:
         return None
-    return AsyncOpenAI(
-        api_key=settings.openai_api_key.get_secret_value(),
-        base_url=settings.openai_base_url,
-        max_retries=0,
-        timeout=settings.llm_timeout_ms / 1000,
-        http_client=openai.DefaultAioHttpClient(),
-    )
-
-
-def _refused(exc: BaseException) -> bool:
-    """A connection that could not be made, wherever in the chain: the aiohttp transport
-    reports a refused connection as a connect *timeout*, which it is not."""
-    seen: BaseException | None = exc
-    for _ in range(10):
-        if seen is None:
-            return False
-        if isinstance(seen, aiohttp.ClientConnectorError | ConnectionRefusedError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return LlmClient(settings.openai_api_key.get_secret_value(), settings.openai_base_url)
 
 
 def _classify(exc: BaseException) -> LlmFailure:
-    if isinstance(exc, openai.APIConnectionError | openai.APITimeoutError) and _refused(exc):
-        return LlmFailure("connection")
-    if isinstance(exc, (TimeoutError, openai.APITimeoutError)):
+    if isinstance(exc, TimeoutError):  # aiohttp's own timeouts are TimeoutErrors too
         return LlmFailure("timeout")
-    if isinstance(exc, openai.RateLimitError):
-        return LlmFailure("rate_limited")
-    if isinstance(exc, openai.APIStatusError):
-        return LlmFailure("status", str(exc.status_code))
-    if isinstance(exc, openai.APIConnectionError):
-        return LlmFailure("connection")
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return LlmFailure("connection", type(exc).__name__)
     return LlmFailure("garbage", type(exc).__name__)
+
+
+def _check_status(response: aiohttp.ClientResponse) -> None:
+    if response.status == 429:
+        raise LlmFailure("rate_limited")
+    if response.status >= 400:
+        raise LlmFailure("status", str(response.status))
 
 
 def clip_reply(text: str) -> str:
@@ -101,11 +116,9 @@ def clip_reply(text: str) -> str:
     return cut[: end + 1] if end > MAX_REPLY_CHARS // 2 else cut.rstrip() + "…"
 
 
-def _body(model: str, messages: list[dict[str, str]], *, stream: bool) -> dict[str, Any]:
-    """The request body, sent through the SDK's plain `post`: `chat.completions.create`
-    walks every message through its TypedDict transformer, which cost ~20 ms of CPU per
-    call here (bench/daemon_bench.py) for no change to our already-plain dictionaries."""
-    return {"model": model, "messages": messages, "max_tokens": MAX_TOKENS, "stream": stream}
+def _body(model: str, messages: list[dict[str, str]], *, stream: bool) -> bytes:
+    document = {"model": model, "messages": messages, "max_tokens": MAX_TOKENS, "stream": stream}
+    return json.dumps(document, ensure_ascii=False).encode()
 
 
 def _path(document: object, part: str) -> str | None:
@@ -118,7 +131,7 @@ def _path(document: object, part: str) -> str | None:
 
 
 async def _once(
-    client: AsyncOpenAI,
+    client: LlmClient,
     model: str,
     messages: list[dict[str, str]],
     budget_s: float,
@@ -127,15 +140,14 @@ async def _once(
     cap_deadline: float,
     stall_s: float,
 ) -> str:
+    session = client.session()
     if on_chunk is None:
         async with asyncio.timeout(budget_s):
-            response = await client.post(
-                "/chat/completions",
-                cast_to=object,
-                body=_body(model, messages, stream=False),
-                options={"timeout": budget_s},
-            )
-        content = _path(response, "message")
+            body = _body(model, messages, stream=False)
+            async with session.post(client.url, data=body, headers=client.headers) as response:
+                _check_status(response)
+                payload = await response.read()
+        content = _path(json.loads(payload), "message")
         if content is None:
             raise LlmFailure("garbage", "no text")
         return content
@@ -144,34 +156,33 @@ async def _once(
     loop = asyncio.get_running_loop()
     first_deadline = loop.time() + budget_s
     async with asyncio.timeout_at(first_deadline) as deadline:
-        stream: Any = await client.post(
-            "/chat/completions",
-            cast_to=object,
-            body=_body(model, messages, stream=True),
-            options={"timeout": max(0.1, cap_deadline - loop.time())},
-            stream=True,
-            stream_cls=AsyncStream[object],
-        )
-        total = 0
-        async for chunk in stream:
-            delta = _path(chunk, "delta")
-            if not delta:
-                continue
-            deadline.reschedule(min(cap_deadline, max(first_deadline, loop.time() + stall_s)))
-            room = MAX_REPLY_CHARS - total
-            piece = delta[:room]
-            if piece:
-                sent.append(piece)
-                total += len(piece)
-                await on_chunk(piece)
-            if total >= MAX_REPLY_CHARS:
-                await stream.close()
-                break
+        body = _body(model, messages, stream=True)
+        async with session.post(client.url, data=body, headers=client.stream_headers) as response:
+            _check_status(response)
+            total = 0
+            async for line in response.content:
+                data = line.strip()
+                if not data.startswith(b"data:"):
+                    continue  # blank separators, comments, event names
+                data = data[5:].strip()
+                if data == b"[DONE]":
+                    break
+                delta = _path(json.loads(data), "delta")
+                if not delta:
+                    continue
+                deadline.reschedule(min(cap_deadline, max(first_deadline, loop.time() + stall_s)))
+                piece = delta[: MAX_REPLY_CHARS - total]
+                if piece:
+                    sent.append(piece)
+                    total += len(piece)
+                    await on_chunk(piece)
+                if total >= MAX_REPLY_CHARS:
+                    break  # leaving the block closes the connection
     return "".join(sent)
 
 
 async def complete(
-    client: AsyncOpenAI,
+    client: LlmClient,
     *,
     model: str,
     messages: list[dict[str, str]],
@@ -206,7 +217,7 @@ async def complete(
             )
         except LlmFailure as exc:
             last = exc
-        except (openai.OpenAIError, TimeoutError, ValueError, TypeError, AttributeError) as exc:
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError, TypeError) as exc:
             last = _classify(exc)
         else:
             text = clip_reply(text)

@@ -28,7 +28,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from openai import AsyncOpenAI
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
@@ -39,7 +38,7 @@ from tcai.chat.booking import BookingDecision, decide_booking
 from tcai.chat.crisis import CrisisDetector, CrisisMatch, crisis_response, is_spanish
 from tcai.chat.directory import BotDirectory, CachedBot
 from tcai.chat.facts import FactsAnswer, FactsBook
-from tcai.chat.llm import STREAM_CAP_S, ChunkSink, LlmFailure, complete
+from tcai.chat.llm import STREAM_CAP_S, ChunkSink, LlmClient, LlmFailure, complete
 from tcai.chat.prompt import build_system_prompt
 from tcai.chat.replies import is_paused, limit_text, paused_text, quick_replies
 from tcai.chat.rules import load_rules
@@ -151,7 +150,7 @@ class ChatEngine:
         self,
         settings: Settings,
         engine: Engine,
-        llm: AsyncOpenAI | None,
+        llm: LlmClient | None,
         *,
         spool_path: Path | None = None,
         clock: Callable[[], datetime] = utcnow,

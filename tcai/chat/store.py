@@ -17,12 +17,11 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from tcai.chat.directory import CachedBot
+from tcai.db.engine import upsert_insert
 from tcai.db.models import (
     LEAD_PRIORITIES,
     AppointmentRequest,
@@ -147,9 +146,7 @@ def _statements(conn: sa.Connection) -> _Statements:
     dialect = conn.dialect.name
     built = _STATEMENTS.get(dialect)
     if built is None:
-        built = _STATEMENTS[dialect] = _build(
-            pg_insert if dialect == "postgresql" else sqlite_insert
-        )
+        built = _STATEMENTS[dialect] = _build(upsert_insert(dialect))
     return built
 
 

@@ -1,5 +1,5 @@
 """`tcai llm check`. Imports nothing heavy until the command runs (the settings, the
-database helpers and the openai SDK load inside it)."""
+database helpers and the LLM client load inside it)."""
 
 from __future__ import annotations
 

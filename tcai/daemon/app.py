@@ -21,7 +21,7 @@ from tcai.chat.directory import BotDirectory
 from tcai.chat.llm import make_llm_client
 from tcai.chat.pipeline import ChatEngine, compile_bot
 from tcai.config import Settings
-from tcai.daemon.keys import CHAT, DEMO, DIRECTORY, ENGINE, LIMITS, LLM, METRICS, PROBE, SETTINGS
+from tcai.daemon.keys import CHAT, DEMO, DIRECTORY, ENGINE, LIMITS, METRICS, PROBE, SETTINGS
 from tcai.daemon.listener import listen_for_changes
 from tcai.daemon.metrics import Metrics
 from tcai.daemon.middlewares import make_middlewares
@@ -65,9 +65,7 @@ def create_app(
     outbox = OutboxWorker(db, settings)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        llm = make_llm_client(settings)
-        if llm is not None:
-            app[LLM] = llm
+        llm = make_llm_client(settings)  # None in facts mode: openai is not even imported
         app[CHAT] = ChatEngine(settings, db, llm, directory=app[DIRECTORY], on_outbox=outbox.wake)
         listener = None
         if db.dialect.name == "postgresql":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aiohttp import web
-from openai import AsyncOpenAI
 from sqlalchemy.engine import Engine
 
 from tcai.chat.directory import BotDirectory
@@ -17,7 +16,6 @@ SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", Engine)
 DIRECTORY = web.AppKey("directory", BotDirectory)
 CHAT = web.AppKey("chat", ChatEngine)
-LLM = web.AppKey("llm", AsyncOpenAI)
 METRICS = web.AppKey("metrics", Metrics)
 LIMITS = web.AppKey("limits", RateLimits)
 DEMO = web.AppKey("demo", bool)

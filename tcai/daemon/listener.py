@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import psycopg
 from sqlalchemy.engine import Engine
 
 from tcai.bots.signal import NOTIFY_CHANNEL
@@ -27,6 +26,8 @@ def conninfo(engine: Engine) -> str:
 async def listen_for_changes(
     engine: Engine, directory: BotDirectory, ready: asyncio.Event | None = None
 ) -> None:
+    import psycopg  # here, not at the top: a daemon on SQLite never loads the driver
+
     delay = 0.5
     while True:
         try:

@@ -125,6 +125,18 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     return engine
 
 
+def upsert_insert(dialect_name: str) -> Any:
+    """The dialect's `insert` with `on_conflict_do_update` (PostgreSQL's or SQLite's),
+    imported on first use: a daemon on SQLite never loads the PostgreSQL dialect."""
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
 def unavailable(url: str, exc: BaseException) -> DatabaseUnavailable:
     reason = str(getattr(exc, "orig", exc) or exc).strip().splitlines()
     first = reason[0] if reason else type(exc).__name__

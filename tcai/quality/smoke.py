@@ -16,13 +16,13 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 
-from openai import AsyncOpenAI
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from tcai.bots.config import BotConfig
 from tcai.bots.provisioning import ClientRequest, create_client
 from tcai.bots.service import change_bot
+from tcai.chat.llm import LlmClient
 from tcai.chat.pipeline import ChatEngine, ChatReply, ChatRequest
 from tcai.chat.prompt import build_system_prompt
 from tcai.config import Settings
@@ -212,7 +212,7 @@ async def _smoke_all(
     stub: StubLLM,
     on_progress: Callable[[str], None] | None,
 ) -> None:
-    llm = AsyncOpenAI(base_url=stub.base_url, api_key="smoke-test", max_retries=0)
+    llm = LlmClient("smoke-test", stub.base_url)
     smoke_settings = settings.model_copy(update={"llm_timeout_ms": 3000})
     facts = ChatEngine(smoke_settings, db, None)
     with_llm = ChatEngine(smoke_settings, db, llm)

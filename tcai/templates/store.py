@@ -13,12 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from tcai.db.engine import session_scope
+from tcai.db.engine import session_scope, upsert_insert
 from tcai.db.models import BotTemplate
 from tcai.db.types import utcnow
 from tcai.errors import NotFound
@@ -79,7 +77,7 @@ def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, ...]
 
 def _upsert(session: Session, values: dict[str, Any]) -> None:
     dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = upsert_insert(dialect)
     stmt = insert(BotTemplate.__table__).values(**values)  # type: ignore[attr-defined]
     updated = {k: stmt.excluded[k] for k in values if k not in ("template_id", "created_at")}
     session.execute(stmt.on_conflict_do_update(index_elements=["template_id"], set_=updated))

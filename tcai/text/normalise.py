@@ -21,12 +21,25 @@ def fold_accents(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
-@lru_cache(maxsize=8192)
+SHORT_CHARS = 200
+"""Phrases from the rules and short messages share a large memo; longer texts (whole
+visitor messages, up to 2,000 characters) a small one, enough for the several look-ups
+of one turn, so the memo never keeps thousands of long messages alive."""
+
+
 def normalise(text: str) -> str:
     """'I DON'T want to live—anymore!' → 'i dont want to live anymore'."""
+    return _normalise_short(text) if len(text) <= SHORT_CHARS else _normalise_long(text)
+
+
+def _normalise(text: str) -> str:
     folded = fold_accents(text.lower())
     folded = _APOSTROPHES.sub("", folded)
     return _NON_WORD.sub(" ", folded).strip()
+
+
+_normalise_short = lru_cache(maxsize=8192)(_normalise)
+_normalise_long = lru_cache(maxsize=64)(_normalise)
 
 
 def words(text: str) -> list[str]:

@@ -1,11 +1,17 @@
-"""The LLM call's budget and retry policy, through the real SDK and the stub server."""
+"""The LLM call's budget and retry policy, against the stub server over a real socket."""
 
 from __future__ import annotations
 
 import pytest
-from openai import AsyncOpenAI
 
-from tcai.chat.llm import MAX_REPLY_CHARS, LlmFailure, clip_reply, complete, make_llm_client
+from tcai.chat.llm import (
+    MAX_REPLY_CHARS,
+    LlmClient,
+    LlmFailure,
+    clip_reply,
+    complete,
+    make_llm_client,
+)
 from tcai.config import load_settings
 
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
@@ -13,7 +19,7 @@ MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content
 
 @pytest.fixture
 async def client(stub_llm):
-    client = AsyncOpenAI(base_url=stub_llm.base_url, api_key="test-key", max_retries=0)
+    client = LlmClient("test-key", stub_llm.base_url)
     yield client
     await client.close()
 
@@ -84,4 +90,4 @@ def test_no_key_means_facts_mode(monkeypatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     client = make_llm_client(load_settings())
-    assert client is not None and client.max_retries == 0
+    assert client is not None and client.url == "http://127.0.0.1:9/v1/chat/completions"

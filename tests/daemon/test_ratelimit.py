@@ -26,39 +26,36 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 
 def test_a_window_admits_its_count_then_says_when_room_returns(clock: Clock) -> None:
-    windows = MovingWindows()
-    limit = Limit.parse("3/minute")
+    windows = MovingWindows(Limit.parse("3/minute"))
     for _ in range(3):
-        assert windows.hit(limit, "k") is None
+        assert windows.hit("k") is None
         clock.now += 5
-    assert windows.hit(limit, "k") == pytest.approx(45.0)
-    assert windows.hit(limit, "other") is None  # keys are independent
+    assert windows.hit("k") == pytest.approx(45.0)
+    assert windows.hit("other") is None  # keys are independent
     clock.now += 45.001
-    assert windows.hit(limit, "k") is None  # the first hit left the window
-    assert windows.hit(limit, "k") is not None  # the other two are still in it
+    assert windows.hit("k") is None  # the first hit left the window
+    assert windows.hit("k") is not None  # the other two are still in it
 
 
 def test_refused_hits_do_not_count(clock: Clock) -> None:
-    windows = MovingWindows()
-    limit = Limit(2, 10.0)
-    windows.hit(limit, "k")
-    windows.hit(limit, "k")
+    windows = MovingWindows(Limit(2, 10.0))
+    windows.hit("k")
+    windows.hit("k")
     for _ in range(100):
         clock.now += 0.01
-        assert windows.hit(limit, "k") is not None
+        assert windows.hit("k") is not None
     clock.now += 10
-    assert windows.hit(limit, "k") is None
+    assert windows.hit("k") is None
 
 
 def test_idle_keys_are_swept(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ratelimit, "SWEEP_EVERY", 10)
-    windows = MovingWindows()
-    limit = Limit(5, 60.0)
+    windows = MovingWindows(Limit(5, 60.0))
     for visitor in range(9):
-        windows.hit(limit, f"visitor-{visitor}")
+        windows.hit(f"visitor-{visitor}")
     assert len(windows) == 9
     clock.now += 61
-    windows.hit(limit, "late")  # the tenth hit sweeps
+    windows.hit("late")  # the tenth hit sweeps
     assert len(windows) == 1
 
 

@@ -75,3 +75,28 @@ def test_constraints_follow_the_naming_convention(migrated) -> None:
         assert {"ck_workspace_plan", "ck_workspace_status"} <= checks
     finally:
         engine.dispose()
+
+
+def test_the_revision_chain_read_from_the_files_is_alembics(database) -> None:
+    """`get_status` reads the chain from the version files without loading alembic;
+    it must be alembic's own chain, and agree with alembic on a live database."""
+    from alembic.script import ScriptDirectory
+
+    from tcai.db.migrate import alembic_config, revisions
+
+    script = ScriptDirectory.from_config(alembic_config())
+    ordered = [rev.revision for rev in reversed(list(script.walk_revisions()))]
+    assert revisions() == ordered
+    engine = database.engine()
+    try:
+        blank = get_status(engine)
+        assert (blank.current, blank.pending) == (None, tuple(ordered))
+        upgrade(engine, ordered[0])
+        with engine.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_revision() == ordered[0]
+        partway = get_status(engine)
+        assert (partway.current, partway.pending) == (ordered[0], tuple(ordered[1:]))
+        upgrade(engine)
+        assert get_status(engine).up_to_date
+    finally:
+        engine.dispose()
