@@ -30,6 +30,7 @@ from tcai import __version__
 from tcai.config import Settings
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+MAX_CONNECTIONS = 1000
 STREAM_CAP_S = 30.0
 STALL_S = 1.5
 MAX_TOKENS = 500
@@ -74,6 +75,9 @@ class LlmClient:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
+                # aiohttp's default of 100 connections would queue the 101st visitor for
+                # a whole LLM answer; the openai SDK allows 1,000, and so do we.
+                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=30),
                 timeout=aiohttp.ClientTimeout(total=None),  # every call has its own deadline
                 trust_env=True,
             )

@@ -12,7 +12,7 @@ turn, the engine writes it to the spool (`tcai.chat.spool`) instead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -52,6 +52,7 @@ class KnownLead:
     priority: str = "normal"
     service_requested: str | None = None
     booking_status: str = "none"
+    status: str = "new"
     consent_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -64,6 +65,7 @@ class KnownLead:
         "priority",
         "service_requested",
         "booking_status",
+        "status",
     )
 
 
@@ -137,6 +139,8 @@ class _Statements:
     touch: dict[tuple[bool, bool], Prepared]
     """The conversation's counters after a turn, by (sets the lead, flags a crisis)."""
     add_usage: Prepared
+    new_lead: Prepared
+    """A lead, unless one with the same phone or e-mail exists (then no row comes back)."""
 
 
 _STATEMENTS: dict[str, _Statements] = {}
@@ -256,6 +260,12 @@ def _build(insert: Any) -> _Statements:
             )
         ),
         touch={(le, c): Prepared(touch(le, c)) for le in (False, True) for c in (False, True)},
+        new_lead=Prepared(
+            insert(_LEAD)
+            .values({c.name: sa.bindparam(c.name, type_=c.type) for c in _LEAD.c if c.name != "id"})
+            .on_conflict_do_nothing()  # the unique (workspace, phone) and (workspace, e-mail)
+            .returning(_LEAD.c.id)
+        ),
         add_usage=Prepared(
             insert(_USAGE)
             .inline()
@@ -494,7 +504,7 @@ def _event(
     )
 
 
-def _lead_data(lead: Lead) -> dict[str, Any]:
+def _lead_data(lead: Lead | KnownLead) -> dict[str, Any]:
     return {
         "lead_id": lead.id,
         "name": lead.name,
@@ -541,6 +551,37 @@ class _Write:
             self._session.close()
 
 
+def _create_lead(
+    write: _Write, ctx: TurnContext, conversation_id: int, record: TurnRecord
+) -> KnownLead | None:
+    """A new person's lead, without the ORM, when this turn needs nothing else of it;
+    None when the ORM path must decide (the phone or e-mail is already someone's lead
+    in this workspace — the insert then adds nothing — or a request is involved)."""
+    if (
+        ctx.lead is not None
+        or ctx.open_request_id
+        or (record.booking is not None and record.booking.handling == "internal")
+    ):
+        return None
+    known = KnownLead(0, None, None, None)
+    _apply(known, record.contacts, record)
+    # The model gives every column its default: one source of truth for a new lead.
+    row = Lead(
+        workspace_id=ctx.workspace_id,
+        bot_id=ctx.bot_pk,
+        conversation_id=conversation_id,
+        source="chat",
+        created_at=record.now,
+        updated_at=record.now,
+        **{k: v for k, v in asdict(known).items() if k not in ("id", "updated_at")},
+    ).model_dump(exclude={"id"})
+    found = _statements(write.conn).new_lead.execute(write.conn, row)
+    if not found:
+        return None
+    known.id = int(found[0][0])
+    return known
+
+
 def persist_turn(
     target: Session | sa.Connection, ctx: TurnContext, record: TurnRecord
 ) -> PersistResult:
@@ -576,7 +617,7 @@ def _persist(write: _Write, ctx: TurnContext, record: TurnRecord) -> PersistResu
             },
         ],
     )
-    lead: Lead | None = None
+    lead: Lead | KnownLead | None = None
     created = changed = False
     if _lead_unchanged(ctx, record):
         assert ctx.lead is not None
@@ -584,6 +625,9 @@ def _persist(write: _Write, ctx: TurnContext, record: TurnRecord) -> PersistResu
         sets_lead = False  # the conversation points at it already
     elif ctx.lead is None and not (record.contacts.phone or record.contacts.email):
         lead_id, sets_lead = None, False  # a name alone is not a lead yet
+    elif (created_lead := _create_lead(write, ctx, conversation_id, record)) is not None:
+        lead, created, changed = created_lead, True, True
+        lead_id, sets_lead = created_lead.id, True
     else:
         lead, created, changed = upsert_lead(write.session, ctx, conversation_id, record)
         lead_id = lead.id if lead is not None else None
@@ -620,13 +664,17 @@ def _persist(write: _Write, ctx: TurnContext, record: TurnRecord) -> PersistResu
             "conversation.flagged",
             {"session_id": record.session_id, "reason": "crisis"},
         )
-    if ctx.open_request_id and lead is not None and not record.booking:
+    if ctx.open_request_id and isinstance(lead, Lead) and not record.booking:
         _attach_contacts(write.session, ctx.open_request_id, lead, record.now)
     return PersistResult(conversation_id, lead_id, created, changed, queued)
 
 
 def _record_request(
-    session: Session, ctx: TurnContext, conversation_id: int, lead: Lead | None, record: TurnRecord
+    session: Session,
+    ctx: TurnContext,
+    conversation_id: int,
+    lead: Lead | KnownLead | None,
+    record: TurnRecord,
 ) -> int:
     """Open or complete the internal booking request; returns the outbox rows queued."""
     assert record.booking is not None

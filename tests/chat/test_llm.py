@@ -91,3 +91,26 @@ def test_no_key_means_facts_mode(monkeypatch) -> None:
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     client = make_llm_client(load_settings())
     assert client is not None and client.url == "http://127.0.0.1:9/v1/chat/completions"
+
+
+async def test_a_crowd_is_not_queued_behind_a_connection_limit(client, stub_llm) -> None:
+    """150 visitors asking at once all reach the LLM at once: none waits for another's
+    answer to free a connection (aiohttp's default pool of 100 would hold back 50)."""
+    import asyncio
+
+    stub_llm.delay_s = 1.5
+    calls = [
+        asyncio.create_task(complete(client, model="m", messages=MESSAGES, budget_ms=5000))
+        for _ in range(150)
+    ]
+    try:
+        for _ in range(100):  # until every request arrived, or the first answers came
+            await asyncio.sleep(0.02)
+            if len(stub_llm.requests) == 150 or any(call.done() for call in calls):
+                break
+        arrived = len(stub_llm.requests)
+        assert not any(call.done() for call in calls)
+        assert arrived == 150
+    finally:
+        answers = await asyncio.gather(*calls)
+    assert {answer.text for answer in answers} == {stub_llm.reply}
