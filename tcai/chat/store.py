@@ -141,6 +141,8 @@ class _Statements:
     add_usage: Prepared
     new_lead: Prepared
     """A lead, unless one with the same phone or e-mail exists (then no row comes back)."""
+    attach_request: Prepared
+    """The conversation's open appointment request gets the new lead's contacts."""
 
 
 _STATEMENTS: dict[str, _Statements] = {}
@@ -265,6 +267,17 @@ def _build(insert: Any) -> _Statements:
             .values({c.name: sa.bindparam(c.name, type_=c.type) for c in _LEAD.c if c.name != "id"})
             .on_conflict_do_nothing()  # the unique (workspace, phone) and (workspace, e-mail)
             .returning(_LEAD.c.id)
+        ),
+        attach_request=Prepared(
+            sa.update(_REQUEST)
+            .where(_REQUEST.c.id == sa.bindparam("request_id"))
+            .values(
+                lead_id=sa.bindparam("lead_id"),
+                name=sa.bindparam("name"),
+                phone=sa.bindparam("phone"),
+                email=sa.bindparam("email"),
+                updated_at=sa.bindparam("now", type_=_REQUEST.c.updated_at.type),
+            )
         ),
         add_usage=Prepared(
             insert(_USAGE)
@@ -483,17 +496,24 @@ def upsert_lead(
 
 
 def _event(
-    session: Session, ctx: TurnContext, record: TurnRecord, event_type: str, data: dict[str, Any]
+    write: Session | _Write,
+    ctx: TurnContext,
+    record: TurnRecord,
+    event_type: str,
+    data: dict[str, Any],
 ) -> int:
     """Queue `event_type` for the bot's webhook and, for a new lead, an e-mail per owner
-    address (`record.notify_emails` is empty when SMTP is not configured)."""
+    address (`record.notify_emails` is empty when SMTP is not configured). A bot with
+    neither costs nothing here (no ORM session is opened for it)."""
+    emails = record.notify_emails if event_type == "lead.created" else ()
+    if not record.webhook_url and not emails:
+        return 0
     source = EventSource(
         ctx.workspace_id, ctx.bot_pk, ctx.client_id, ctx.bot_id, record.business_name
     )
-    emails = record.notify_emails if event_type == "lead.created" else ()
     return len(
         enqueue(
-            session,
+            write if isinstance(write, Session) else write.session,
             source,
             event_type,
             data,
@@ -579,6 +599,18 @@ def _create_lead(
     if not found:
         return None
     known.id = int(found[0][0])
+    if ctx.open_request_id:
+        _statements(write.conn).attach_request.execute(
+            write.conn,
+            {
+                "request_id": ctx.open_request_id,
+                "lead_id": known.id,
+                "name": known.name,
+                "phone": known.phone,
+                "email": known.email,
+                "now": record.now,
+            },
+        )
     return known
 
 
@@ -655,10 +687,10 @@ def _persist(write: _Write, ctx: TurnContext, record: TurnRecord) -> PersistResu
         queued += _record_request(write.session, ctx, conversation_id, lead, record)
     if lead is not None and (created or changed):
         event = "lead.created" if created else "lead.updated"
-        queued += _event(write.session, ctx, record, event, _lead_data(lead))
+        queued += _event(write, ctx, record, event, _lead_data(lead))
     if record.crisis:
         queued += _event(
-            write.session,
+            write,
             ctx,
             record,
             "conversation.flagged",

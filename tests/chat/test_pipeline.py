@@ -346,7 +346,8 @@ async def test_external_without_a_link_pivots_to_an_internal_request(facts_chat,
     events = rows(facts_chat.database, BookingEvent)
     assert [e.handling for e in events] == ["internal"]
     lead = rows(facts_chat.database, Lead)[0]
-    assert lead.priority == "high"
+    assert lead.priority == "high" and lead.booking_status == "requested"
+    assert request.lead_id == lead.id
 
 
 async def test_internal_template_records_requests(facts_chat, seeded) -> None:
