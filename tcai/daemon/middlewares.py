@@ -5,6 +5,7 @@ every response carries."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import secrets
 import time
@@ -17,6 +18,10 @@ from tcai.errors import RateLimited, TcaiError
 from tcai.logs import AccessLog, anonymise_ip, request_id_var
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_PROCESS = secrets.token_hex(4)
+_SEQUENCE = itertools.count()
+"""Request ids: 16 hex digits, a random prefix per process and a counter, unique without
+a system call per request (they name a request in the logs; they are not secrets)."""
 REQUEST_ID = web.RequestKey("request_id", str)
 ARRIVED = web.RequestKey("arrived", float)
 """`time.monotonic()` when the request reached the first middleware (budgets count from it)."""
@@ -77,7 +82,7 @@ def make_middlewares(
         rid = (
             incoming
             if 8 <= len(incoming) <= 64 and incoming.replace("-", "").isalnum()
-            else secrets.token_hex(8)
+            else f"{_PROCESS}{next(_SEQUENCE):08x}"
         )
         started = time.monotonic()
         request[REQUEST_ID] = rid
