@@ -244,21 +244,22 @@ def _build(insert: Any) -> _Statements:
             )
             .returning(_CONVERSATION.c.id)
         ),
+        # Both messages of the turn in one statement (one round trip, no executemany).
         messages=Prepared(
             sa.insert(_MESSAGE)
             .inline()  # no RETURNING of the new ids
             .values(
-                {
-                    name: sa.bindparam(name, type_=_MESSAGE.c[name].type)
-                    for name in (
-                        "conversation_id",
-                        "role",
-                        "text",
-                        "source",
-                        "latency_ms",
-                        "created_at",
-                    )
-                }
+                [
+                    {
+                        "conversation_id": sa.bindparam("conversation_id", type_=sa.Integer()),
+                        "role": role,
+                        "text": sa.bindparam(f"{role}_text", type_=sa.Text()),
+                        "source": sa.bindparam(f"{role}_source", type_=sa.String()),
+                        "latency_ms": sa.bindparam(f"{role}_latency_ms", type_=sa.Integer()),
+                        "created_at": sa.bindparam("now", type_=_MESSAGE.c.created_at.type),
+                    }
+                    for role in ("user", "assistant")
+                ]
             )
         ),
         touch={(le, c): Prepared(touch(le, c)) for le in (False, True) for c in (False, True)},
@@ -628,26 +629,18 @@ def _persist(write: _Write, ctx: TurnContext, record: TurnRecord) -> PersistResu
     conn = write.conn
     statements = _statements(conn)
     conversation_id = _conversation_id(conn, ctx, record)
-    statements.messages.execute_many(
+    statements.messages.execute(
         conn,
-        [
-            {
-                "conversation_id": conversation_id,
-                "role": "user",
-                "text": record.user_text,
-                "source": "visitor",
-                "latency_ms": None,
-                "created_at": record.now,
-            },
-            {
-                "conversation_id": conversation_id,
-                "role": "assistant",
-                "text": record.reply_text,
-                "source": record.source,
-                "latency_ms": record.latency_ms,
-                "created_at": record.now,
-            },
-        ],
+        {
+            "conversation_id": conversation_id,
+            "now": record.now,
+            "user_text": record.user_text,
+            "user_source": "visitor",
+            "user_latency_ms": None,
+            "assistant_text": record.reply_text,
+            "assistant_source": record.source,
+            "assistant_latency_ms": record.latency_ms,
+        },
     )
     lead: Lead | KnownLead | None = None
     created = changed = False
