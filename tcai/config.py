@@ -102,6 +102,18 @@ _RATE = re.compile(
 _RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 
+def mask_url_password(url: str) -> str:
+    """'postgresql://tcai:s3cret@db/tcai' → 'postgresql://tcai:***@db/tcai': a URL's
+    password never reaches output (`tcai config show`, messages, the portal)."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, tail = rest.partition("/")
+    userinfo, at, host = netloc.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}{slash}{tail}"
+
+
 def parse_rate(text: str) -> tuple[int, float]:
     """'30/minute', '500 per hour', '10/5 minutes' → (hits, window in seconds)."""
     match = _RATE.match(text)
@@ -335,6 +347,8 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if name in SECRET_FIELDS:
                 value = None if value is None else "********"
+            elif isinstance(value, str) and "://" in value:
+                value = mask_url_password(value)
             elif isinstance(value, Path):
                 value = str(value)
             elif isinstance(value, tuple):

@@ -38,6 +38,20 @@ def anonymise_ip(ip: str | None) -> str | None:
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
 
 
+class OwnerOnlyRotatingFile(logging.handlers.RotatingFileHandler):
+    """A rotating log file created readable by its owner only (0600), whatever the
+    umask: the logs name bots, workspaces and request paths."""
+
+    def _open(self) -> Any:
+        return open(
+            self.baseFilename,
+            self.mode,
+            encoding=self.encoding,
+            errors=self.errors,
+            opener=lambda path, flags: os.open(path, flags, 0o600),
+        )
+
+
 class JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         document: dict[str, Any] = {
@@ -220,7 +234,7 @@ def setup_logging(
     target = (log_dir / filename).resolve()
     if not any(getattr(h, "baseFilename", None) == str(target) for h in logger.handlers):
         log_dir.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(
+        handler = OwnerOnlyRotatingFile(
             target, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
         )
         handler.addFilter(RedactPersonalData())

@@ -65,12 +65,18 @@ class CliState:
         self._settings = None
         return self.settings
 
-    def engine(self, *, check: bool = True) -> Engine:
+    def engine(self, *, check: bool = True, create: bool = False) -> Engine:
+        """The configured database. Only `create=True` (`tcai init`, `tcai demo`, `tcai db
+        upgrade`) may make a new SQLite file, owner-only (0600); any other command run
+        in the wrong folder exits 2 naming the file it looked for, instead of creating
+        an empty database and working on it (docs/cli.md)."""
         if self._engine is None:
-            from tcai.db.engine import check_connection, make_engine
+            from tcai.db.engine import check_connection, make_engine, prepare_sqlite_file
 
-            assert self.settings.database_url is not None
-            self._engine = make_engine(self.settings.database_url)
+            url = self.settings.database_url
+            assert url is not None
+            prepare_sqlite_file(url, create=create)
+            self._engine = make_engine(url)
             if check:
                 check_connection(self._engine)
         return self._engine

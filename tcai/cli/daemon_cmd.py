@@ -74,7 +74,7 @@ def demo_command(
     if not cli.env_file.exists() and write_env_file(cli.env_file):
         output.info(f"wrote {cli.env_file} with fresh secrets (mode 0600)")
     settings = cli.reload_settings()
-    engine = cli.engine()
+    engine = cli.engine(create=True)
     upgrade(engine)
     seed_templates(engine, load_template_files())
     bind_host, bind_port = host or settings.host, settings.port if port is None else port

@@ -21,7 +21,7 @@ def init_command(ctx: typer.Context, json_: JsonOpt = False) -> None:
     created = write_env_file(cli.env_file) if not cli.env_file.exists() else False
     settings = cli.reload_settings()
     assert settings.database_url is not None
-    engine = cli.engine()
+    engine = cli.engine(create=True)
     before = upgrade(engine)
     after = get_status(engine)
     report = {
@@ -47,7 +47,7 @@ def upgrade_command(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """Apply pending migrations (safe to run from several machines at once)."""
     from tcai.db.migrate import get_status, upgrade
 
-    engine = state(ctx).engine()
+    engine = state(ctx).engine(create=True)
     before = upgrade(engine)
     after = get_status(engine)
     if json_:

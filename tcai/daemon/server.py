@@ -16,11 +16,13 @@ removed when the daemon stops. One process keeps its own registry, as always.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import multiprocessing
 import multiprocessing.connection
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 from collections.abc import Callable
@@ -32,6 +34,7 @@ from prometheus_client.multiprocess import mark_process_dead
 from tcai.config import Settings
 from tcai.daemon.app import create_app
 from tcai.daemon.metrics import use_multiprocess, use_single_process
+from tcai.errors import ConfigError
 
 DRAIN_SECONDS = 30.0
 log = logging.getLogger("tcai.daemon")
@@ -53,7 +56,13 @@ async def _serve(
     )
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        if exc.errno == errno.EADDRINUSE:
+            raise _port_in_use(host, port) from None
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -98,6 +107,37 @@ class _Reaper:
                     )
 
 
+def _port_in_use(host: str, port: int) -> ConfigError:
+    return ConfigError(
+        f"port {port} is in use on {host}; stop what listens there (another tcai serve?) "
+        "or choose another with --port"
+    )
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Refuse a taken port before any worker starts. Our workers share their port
+    (SO_REUSEPORT), and so would a second `tcai serve` on the same port, silently
+    splitting the traffic between two daemons; a plain bind (address reuse for
+    TIME_WAIT only, as aiohttp does) fails on a port anyone listens on."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except OSError:
+        return  # aiohttp reports a host it cannot resolve
+    for family, kind, proto, _name, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise _port_in_use(host, port) from None
+                raise
+
+
 def run_server(
     settings: Settings,
     *,
@@ -107,6 +147,7 @@ def run_server(
     demo: bool = False,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
+    ensure_port_free(host, port)
     if workers <= 1:
         use_single_process()
         asyncio.run(

@@ -17,6 +17,7 @@ connects afresh.
 
 from __future__ import annotations
 
+import os
 import time
 import weakref
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
-from tcai.errors import DatabaseUnavailable
+from tcai.errors import ConfigError, DatabaseUnavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 PG_CONNECT_TIMEOUT_S = 5
@@ -123,6 +124,31 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     event.listen(engine, "checkin", _checked_in)
     event.listen(engine, "checkout", _ping_if_idle)
     return engine
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for PostgreSQL and in-memory databases)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).expanduser().resolve()
+
+
+def prepare_sqlite_file(url: str, *, create: bool) -> None:
+    """Before a SQLite database is opened: a missing file is created only when `create`
+    (owner-only, whatever the umask; SQLite gives its -wal and -shm files the same
+    mode), and is otherwise a configuration error naming the file, never a silent new
+    empty database."""
+    path = sqlite_path(url)
+    if path is None or path.exists() or not path.parent.is_dir():
+        return  # (a missing folder: `make_engine` names it)
+    if not create:
+        raise ConfigError(
+            f"no database at {path} (DATABASE_URL={url}); run `tcai init` where it should "
+            "live, or point DATABASE_URL (or --env-file) at the existing one",
+        )
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    os.chmod(path, 0o600)
 
 
 def upsert_insert(dialect_name: str) -> Any:

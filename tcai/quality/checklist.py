@@ -13,10 +13,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from tcai.config import Settings, load_settings
-from tcai.db.engine import make_engine, session_scope
+from tcai.db.engine import make_engine, prepare_sqlite_file, session_scope
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 from tcai.db.migrate import get_status
 from tcai.errors import TcaiError
 
@@ -97,7 +100,7 @@ def run_checklist(env_file: Path, scan_root: Path) -> Checklist:
     def migrations() -> tuple[Status, str]:
         if not settings_box:
             return "FAIL", "skipped: the configuration is invalid"
-        engine = make_engine(settings_box[0].database_url or "")
+        engine = _existing_engine(settings_box[0].database_url or "")
         try:
             status = get_status(engine)
         finally:
@@ -116,7 +119,7 @@ def run_checklist(env_file: Path, scan_root: Path) -> Checklist:
 
         if not settings_box:
             return "FAIL", "skipped: the configuration is invalid"
-        engine = make_engine(settings_box[0].database_url or "")
+        engine = _existing_engine(settings_box[0].database_url or "")
         try:
             with session_scope(engine) as session:
                 rows = [as_stored(r) for r in stored_templates(session)]
@@ -145,7 +148,7 @@ def run_checklist(env_file: Path, scan_root: Path) -> Checklist:
             return "FAIL", "skipped: the configuration is invalid"
         if not schema_current:
             return "FAIL", "skipped: the database schema is not current"
-        engine = make_engine(settings_box[0].database_url or "")
+        engine = _existing_engine(settings_box[0].database_url or "")
         try:
             report = run_golive(engine, settings_box[0], live_only=True)
         finally:
@@ -196,3 +199,9 @@ def run_checklist(env_file: Path, scan_root: Path) -> Checklist:
             _run("payment guard", f"tcai guard payments {scan_root}", payments),
         ]
     )
+
+
+def _existing_engine(url: str) -> Engine:
+    """The configured database, never a new empty SQLite file made by looking."""
+    prepare_sqlite_file(url, create=False)
+    return make_engine(url)

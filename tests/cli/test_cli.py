@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
+from pathlib import Path
 
 import pytest
 
@@ -47,6 +50,7 @@ def test_sqlite_in_a_missing_folder_is_named(
 
 
 def test_commands_on_an_unmigrated_database_say_what_to_run(cli, database) -> None:
+    database.engine().connect().close()  # an empty database that exists (SQLite: the file)
     result = cli("templates", "list")
     assert result.exit_code == 1
     assert "tcai db upgrade" in result.stderr
@@ -99,3 +103,48 @@ def test_json_mode_prints_exactly_one_document(cli, seeded) -> None:
         result = cli(*args)
         assert result.exit_code == 0, (args, result.output)
         json.loads(result.stdout)  # the whole of stdout is one document
+
+
+def test_only_init_demo_and_upgrade_create_a_database(
+    cli, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """Run from the wrong folder, a command names the file it looked for and creates
+    nothing (an incident's kill switch must not go to a new empty database)."""
+    target = tmp_path / "elsewhere" / "tcai.db"
+    target.parent.mkdir()
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{target}")
+    for args in (
+        ("bot", "disable", "shop_main", "--reason", "x"),
+        ("bots", "list"),
+        ("db", "status"),
+    ):
+        result = cli(*args)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert f"no database at {target}" in result.stderr and "tcai init" in result.stderr
+        assert not target.exists()
+    assert cli("db", "upgrade").exit_code == 0
+    assert target.exists() and stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_init_makes_owner_only_files_whatever_the_umask(cli, tmp_path) -> None:
+    old = os.umask(0)
+    try:
+        assert cli("init").exit_code == 0
+        logged = cli("db", "status")  # any command writes the log
+        assert logged.exit_code == 0
+    finally:
+        os.umask(old)
+    database = Path("tcai.db").resolve()
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600
+    for log in Path("logs").glob("*.jsonl"):
+        assert stat.S_IMODE(log.stat().st_mode) == 0o600, log
+
+
+def test_config_show_never_prints_a_database_password(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    password = "pw-" + "x7" * 6
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://tcai:{password}@db.internal:5432/tcai")
+    for args in (("config", "show"), ("config", "show", "--json")):
+        result = cli(*args)
+        assert result.exit_code == 0, result.stderr
+        assert password not in result.stdout + result.stderr
+        assert "tcai:***@db.internal" in result.stdout

@@ -301,3 +301,16 @@ def test_demo_prepares_one_business_per_template(tmp_path) -> None:
     bots = json.loads(run_tcai("bots", "list", "--json", env=env).stdout)
     assert len(bots) == 17 and all(b["client_id"].startswith("demo-") for b in bots)
     assert {b["workspace_status"] for b in bots} == {"demo"}
+
+
+def test_a_taken_port_is_refused_even_by_a_second_set_of_workers(daemon_env) -> None:
+    """Workers share their port with their siblings only: a second daemon on the same
+    port exits 2 naming the port, instead of splitting the traffic (or calling it a bug)."""
+    with serving(daemon_env, "--workers", "2") as (base, _process):
+        port = base.rsplit(":", 1)[1]
+        for extra in (("--workers", "2"), ()):
+            second = run_tcai("serve", "--port", port, *extra, env=daemon_env, timeout=60)
+            assert second.returncode == 2, second.stderr
+            assert f"port {port} is in use" in second.stderr
+            assert "Traceback" not in second.stderr and "bug" not in second.stderr
+        assert http("GET", base + "/api/health", timeout=5)[0] == 200
