@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from tcai.access.tokens import (
     InvalidToken,
@@ -54,7 +55,8 @@ WIDGET_FILES = {
     "page.css": "text/css",
 }
 FRIENDLY_LIMIT = "You're sending messages a little fast — please wait a moment and try again."
-IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
+IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")
+"""Matched whole (`fullmatch`: a `$` would let a trailing newline through)."""
 """Client and bot ids as provisioning makes them; anything else is a 404 before any look-up."""
 PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -69,7 +71,7 @@ PAGE_CSP = (
 async def _bot(request: web.Request, client_id: str, bot_id: str) -> CachedBot:
     """The bot from the cache or the database; while the database is down, as this
     process last saw it (the chat engine then answers from its facts)."""
-    if not (IDENTIFIER.match(client_id) and IDENTIFIER.match(bot_id)):
+    if not (IDENTIFIER.fullmatch(client_id) and IDENTIFIER.fullmatch(bot_id)):
         raise NotFound("There is no assistant at this address.")
     return await request.app[CHAT].resolve_bot(client_id, bot_id)
 
@@ -94,15 +96,51 @@ def _bearer(request: web.Request) -> str:
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object, read last (after the cheap checks) and defensively:
+    the declared charset must be UTF-8 (or none), the body is decoded and parsed by us,
+    numbers are bounded and nesting is shallow, so no body a client sends can turn into
+    a 500 (docs/http-api.md, "Bad requests")."""
     if request.content_type != "application/json":
         raise InvalidMessage("send JSON with Content-Type: application/json")
+    charset = (request.charset or "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise InvalidMessage("send the JSON body as UTF-8")
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        raw = await request.read()
+        text = raw.decode("utf-8")
+        body = json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
+    except web.HTTPException:
+        raise
+    except (ValueError, RecursionError, UnicodeDecodeError, RequestPayloadError):
+        # RequestPayloadError: a body that does not decode as its Content-Encoding says.
         raise InvalidMessage("the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise InvalidMessage("the body must be a JSON object")
+    if not isinstance(body, dict) or _depth(body) > MAX_JSON_DEPTH:
+        raise InvalidMessage("the body must be a JSON object of plain values")
     return body
+
+
+MAX_JSON_DEPTH = 4
+MAX_INT_DIGITS = 20
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError("number too long")
+    return int(text)
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(value: Any, level: int = 1) -> int:
+    if level > MAX_JSON_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level)
+    return level
 
 
 def _visitor(request: web.Request) -> str:
@@ -325,12 +363,9 @@ def _count(request: web.Request, reply: Any) -> None:
 
 
 async def booking_click(request: web.Request) -> web.Response:
+    # Cheap checks first (the token, its bot, the origin, the rate limit); the body last.
     settings = request.app[SETTINGS]
     token = _bearer(request)
-    body = await _json_body(request)
-    url, session_id = body.get("url"), body.get("session_id")
-    if not isinstance(url, str) or (session_id is not None and not isinstance(session_id, str)):
-        raise InvalidMessage('send {"url": "https://…", "session_id": "…"}')
     client_id, bot_id = token_target(token)
     bot = await _bot(request, client_id, bot_id)
     _check_origin(request, bot)
@@ -338,6 +373,10 @@ async def booking_click(request: web.Request) -> web.Response:
     refusal = request.app[LIMITS].hit_chat(request.remote or "?", bot_id)
     if refusal:
         raise RateLimited(FRIENDLY_LIMIT, retry_after=refusal.retry_after)
+    body = await _json_body(request)
+    url, session_id = body.get("url"), body.get("session_id")
+    if not isinstance(url, str) or (session_id is not None and not isinstance(session_id, str)):
+        raise InvalidMessage('send {"url": "https://…", "session_id": "…"}')
     await asyncio.to_thread(record_click, request.app[ENGINE], bot_id, session_id, url)
     return web.Response(status=204)
 
