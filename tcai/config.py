@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     widget_secret_previous: SecretStr | None = None
     widget_secret_rotated_at: datetime | None = None
     widget_allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    public_url: str | None = None
+    """The daemon's own public origin (https://chat.agency.example). In production the
+    widget trusts this, never the request's Host header, as its own origin."""
     metrics_token: SecretStr | None = None
     """Set: `/metrics` wants `Authorization: Bearer <it>`. Unset: `/metrics` answers only
     loopback peers (404 to anyone else)."""
@@ -300,6 +303,13 @@ class Settings(BaseSettings):
     def _rate(cls, value: str) -> str:
         parse_rate(value)
         return value
+
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _public_url(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip():
+            return parse_origin(value)
+        return None
 
     @field_validator("widget_allowed_origins", mode="before")
     @classmethod

@@ -14,11 +14,22 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from tcai.config import Settings
+from tcai.daemon.keys import SETTINGS
 
 DEV_HOSTS = ("localhost", "127.0.0.1")
 
 
 def self_origin(request: web.Request) -> str:
+    """The daemon's own origin, for its preview and demo pages: PUBLIC_URL when set; in
+    production without it, none (""); elsewhere the request's scheme and Host. A Host
+    header is the client's to write, so in production it never makes an origin ours
+    (a script sending `Host: evil.example` with `Origin: http://evil.example` would
+    otherwise be handed a widget token)."""
+    settings = request.app[SETTINGS]
+    if settings.public_url:
+        return settings.public_url
+    if settings.is_production:
+        return ""
     return f"{request.scheme}://{request.host}".lower()
 
 
@@ -29,7 +40,7 @@ def request_origin(request: web.Request) -> str | None:
     if origin and origin != "null":
         return origin.strip().rstrip("/").lower()
     if request.headers.get("Sec-Fetch-Site") == "same-origin":
-        return self_origin(request)
+        return self_origin(request) or None
     return None
 
 
@@ -43,7 +54,11 @@ def is_allowed(
 ) -> bool:
     if not origin:
         return False
-    if origin == own or origin in bot_origins or origin in settings.widget_allowed_origins:
+    if (
+        (own and origin == own)
+        or origin in bot_origins
+        or origin in settings.widget_allowed_origins
+    ):
         return True
     return not settings.is_production and is_dev_origin(origin)
 

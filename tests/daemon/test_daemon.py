@@ -217,6 +217,31 @@ async def test_localhost_is_allowed_only_outside_production(site, aiohttp_client
     engine.dispose()
 
 
+async def test_in_production_a_host_header_never_makes_an_origin_ours(
+    site, aiohttp_client, tmp_path
+) -> None:
+    """A script sending `Host: evil.example` with `Origin: http://evil.example` gets no
+    widget token in production; only PUBLIC_URL is the daemon's own origin there."""
+    engine = site.engine()
+    forged = {"Host": "evil.example", "Origin": "http://evil.example"}
+    prod = await aiohttp_client(
+        create_app(make_settings(log_dir=tmp_path, tcai_env="production"), engine=engine)
+    )
+    assert (await prod.get(CONFIG, headers=forged)).status == 403
+    same_site = {"Host": "evil.example", "Sec-Fetch-Site": "same-origin"}
+    assert (await prod.get(CONFIG, headers=same_site)).status == 403
+    public = make_settings(
+        log_dir=tmp_path, tcai_env="production", public_url="https://chat.agency.example"
+    )
+    named = await aiohttp_client(create_app(public, engine=engine))
+    assert (await named.get(CONFIG, headers=forged)).status == 403
+    own = {"Origin": "https://chat.agency.example"}
+    assert (await named.get(CONFIG, headers=own)).status == 200  # preview and demo pages
+    dev = await aiohttp_client(create_app(make_settings(log_dir=tmp_path), engine=engine))
+    assert (await dev.get(CONFIG, headers=forged)).status == 200  # development: Host is ours
+    engine.dispose()
+
+
 async def test_global_allowed_origins_apply_to_every_bot(site, aiohttp_client, tmp_path) -> None:
     engine = site.engine()
     settings = make_settings(

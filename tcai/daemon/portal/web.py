@@ -32,7 +32,6 @@ from tcai.access.auth import Authenticated, authenticate, cookie_name, cookie_se
 from tcai.access.permissions import WorkspaceAccess, access, can
 from tcai.daemon.keys import ENGINE, SETTINGS
 from tcai.daemon.middlewares import PUBLIC_UNAVAILABLE
-from tcai.daemon.origins import self_origin
 from tcai.daemon.portal.sites import say_phone
 from tcai.errors import Forbidden, TcaiError
 
@@ -192,8 +191,12 @@ def safe_next(value: str | None) -> str:
 def from_our_origin(request: web.Request) -> bool:
     """The request's Origin (or, without one, its Referer) is the daemon's own origin.
     `https://` on our host counts too: behind a TLS proxy the daemon itself sees http."""
-    own = self_origin(request)
-    ours = {own, f"https://{request.host}".lower()}
+    # The Host header is fine here: this guards browsers against cross-site forms, and a
+    # browser cannot forge Host (the widget, which must not trust it, uses PUBLIC_URL).
+    ours = {f"{request.scheme}://{request.host}".lower(), f"https://{request.host}".lower()}
+    public = request.app[SETTINGS].public_url
+    if public:
+        ours.add(public)
     origin = request.headers.get("Origin")
     if origin is not None:
         return origin.strip().rstrip("/").lower() in ours
