@@ -45,6 +45,11 @@ def serve_command(
     output.info(
         f"tcai daemon on http://{bind_host}:{bind_port} ({workers} worker(s)); Ctrl-C stops"
     )
+    if workers > 1:
+        output.info(
+            f"note: rate limits are kept per worker process, so each visitor may send up to "
+            f"{workers}× CHAT_RATE_LIMIT before a refusal"
+        )
     run_server(
         settings,
         host=bind_host,

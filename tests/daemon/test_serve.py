@@ -313,4 +313,6 @@ def test_a_taken_port_is_refused_even_by_a_second_set_of_workers(daemon_env) -> 
             assert second.returncode == 2, second.stderr
             assert f"port {port} is in use" in second.stderr
             assert "Traceback" not in second.stderr and "bug" not in second.stderr
+            if extra:
+                assert "rate limits are kept per worker process" in second.stderr
         assert http("GET", base + "/api/health", timeout=5)[0] == 200
