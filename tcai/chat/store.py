@@ -497,7 +497,7 @@ def upsert_lead(
 
 
 def _event(
-    write: Session | _Write,
+    write: _Write,
     ctx: TurnContext,
     record: TurnRecord,
     event_type: str,
@@ -514,7 +514,7 @@ def _event(
     )
     return len(
         enqueue(
-            write if isinstance(write, Session) else write.session,
+            write.session,
             source,
             event_type,
             data,
@@ -677,7 +677,7 @@ def _persist(write: _Write, ctx: TurnContext, record: TurnRecord) -> PersistResu
 
     queued = 0
     if record.booking is not None and record.booking.handling == "internal":
-        queued += _record_request(write.session, ctx, conversation_id, lead, record)
+        queued += _record_request(write, ctx, conversation_id, lead, record)
     if lead is not None and (created or changed):
         event = "lead.created" if created else "lead.updated"
         queued += _event(write, ctx, record, event, _lead_data(lead))
@@ -695,7 +695,7 @@ def _persist(write: _Write, ctx: TurnContext, record: TurnRecord) -> PersistResu
 
 
 def _record_request(
-    session: Session,
+    write: _Write,
     ctx: TurnContext,
     conversation_id: int,
     lead: Lead | KnownLead | None,
@@ -703,6 +703,7 @@ def _record_request(
 ) -> int:
     """Open or complete the internal booking request; returns the outbox rows queued."""
     assert record.booking is not None
+    session = write.session
     queued = 0
     request: AppointmentRequest | None = None
     if ctx.open_request_id:
@@ -736,7 +737,7 @@ def _record_request(
         }
         if lead is not None:
             data["lead"] = _lead_data(lead)
-        queued = _event(session, ctx, record, "booking.requested", data)
+        queued = _event(write, ctx, record, "booking.requested", data)
     if lead is not None:
         request.lead_id = lead.id
         request.name, request.phone, request.email = lead.name, lead.phone, lead.email

@@ -91,16 +91,13 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """A sync engine for `url` (already normalised by the settings)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:":
-            parent = Path(database).expanduser().resolve().parent
-            if not parent.is_dir():
-                raise DatabaseUnavailable(
-                    f"cannot open {describe_url(url)}: folder {parent} does not exist; "
-                    "create it or change DATABASE_URL"
-                )
+    if make_url(url).get_backend_name() == "sqlite":
+        path = sqlite_path(url)
+        if path is not None and not path.parent.is_dir():
+            raise DatabaseUnavailable(
+                f"cannot open {describe_url(url)}: folder {path.parent} does not exist; "
+                "create it or change DATABASE_URL"
+            )
         # One connection per process: SQLite has one writer anyway, and queueing on the
         # pool is fair and immediate, where its busy handler sleeps up to 100 ms a try.
         engine = sa.create_engine(
@@ -193,17 +190,11 @@ def _read_only(engine: Engine) -> Engine:
 
 
 @contextmanager
-def autocommit_scope(engine: Engine) -> Iterator[sa.Connection]:
-    """A connection whose every statement is its own transaction: for work that is
-    one atomic write and reads that need no common snapshot (the chat turn's read,
-    docs/chat-pipeline.md). It saves PostgreSQL the BEGIN and COMMIT round trips. On
-    SQLite the driver connection is always in autocommit (we issue BEGIN ourselves,
-    see `_sqlite_pragmas`), so no transaction is begun at all."""
+def _connection_errors(engine: Engine) -> Iterator[None]:
+    """A dropped or refused connection becomes `DatabaseUnavailable` naming the host (the
+    same for every scope below); any other database error passes through."""
     try:
-        with engine.connect() as conn:
-            if conn.dialect.name != "sqlite":
-                conn.execution_options(isolation_level="AUTOCOMMIT")
-            yield conn
+        yield
     except OperationalError as exc:
         if _is_connection_error(exc):
             raise unavailable(engine.url.render_as_string(hide_password=True), exc) from None
@@ -211,16 +202,24 @@ def autocommit_scope(engine: Engine) -> Iterator[sa.Connection]:
 
 
 @contextmanager
+def autocommit_scope(engine: Engine) -> Iterator[sa.Connection]:
+    """A connection whose every statement is its own transaction: for work that is
+    one atomic write and reads that need no common snapshot (the chat turn's read,
+    docs/chat-pipeline.md). It saves PostgreSQL the BEGIN and COMMIT round trips. On
+    SQLite the driver connection is always in autocommit (we issue BEGIN ourselves,
+    see `_sqlite_pragmas`), so no transaction is begun at all."""
+    with _connection_errors(engine), engine.connect() as conn:
+        if conn.dialect.name != "sqlite":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
+
+
+@contextmanager
 def connection_scope(engine: Engine, *, read_only: bool = False) -> Iterator[sa.Connection]:
     """One transaction on one connection, for Core statements (the chat turn's hot path):
     commits on success, rolls back on any error. `read_only` as for `session_scope`."""
-    try:
-        with (_read_only(engine) if read_only else engine).begin() as conn:
-            yield conn
-    except OperationalError as exc:
-        if _is_connection_error(exc):
-            raise unavailable(engine.url.render_as_string(hide_password=True), exc) from None
-        raise
+    with _connection_errors(engine), (_read_only(engine) if read_only else engine).begin() as conn:
+        yield conn
 
 
 @contextmanager
@@ -234,16 +233,13 @@ def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Sessio
     except OperationalError as exc:  # pragma: no cover - connect is lazy
         raise unavailable(str(engine.url), exc) from None
     try:
-        yield session
-        session.commit()
-    except OperationalError as exc:
-        session.rollback()
-        if _is_connection_error(exc):
-            raise unavailable(engine.url.render_as_string(hide_password=True), exc) from None
-        raise
-    except BaseException:
-        session.rollback()
-        raise
+        with _connection_errors(engine):
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
     finally:
         session.close()
 
