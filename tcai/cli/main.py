@@ -110,6 +110,7 @@ LAZY: dict[str, Lazy] = {
         group=True,
     ),
     "audit": Lazy("tcai.cli.audit_cmd", "audit_app", "The audit trail.", group=True),
+    "logs": Lazy("tcai.cli.logs_cmd", "app", "Logs: read the system log.", group=True),
     "users": Lazy("tcai.cli.users_cmd", "users_app", "Operator and owner accounts.", group=True),
     "outbox": Lazy(
         "tcai.cli.outbox_cmd",

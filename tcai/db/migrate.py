@@ -1,8 +1,14 @@
-"""Schema upgrades and status, the only way the schema reaches a database.
+"""Schema upgrades, downgrades and status, the only way the schema reaches a database.
 
 Several processes may start an upgrade at once (a deploy on many machines, four CI jobs):
 on PostgreSQL a transaction-scoped advisory lock makes them queue, and each then finds
-the work done; on SQLite `BEGIN IMMEDIATE` does the same.
+the work done; on SQLite `BEGIN IMMEDIATE` does the same. A downgrade takes the same
+lock and undoes revisions newest first, each with its own `downgrade()`; it is the run
+book's rollback (docs/operations.md), so it is planned first (`plan_downgrade`) and the
+CLI shows the plan before it runs it.
+
+A database at a revision this code does not know (a newer tcai migrated it) is reported
+as such (`MigrationStatus.unknown`) and never upgraded blindly.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from tcai.db.engine import READ_ONLY, unavailable
+from tcai.errors import InvalidInput, MigrationRequired, UsageError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -34,6 +41,20 @@ class MigrationStatus:
     def up_to_date(self) -> bool:
         return not self.pending
 
+    @property
+    def unknown(self) -> bool:
+        """The database is at a revision this code does not ship (a newer tcai's)."""
+        return self.current is not None and self.current not in revisions()
+
+
+@dataclass(frozen=True)
+class DowngradePlan:
+    """What `downgrade` will undo: `steps` newest first, each (revision, title)."""
+
+    current: str | None
+    target: str | None
+    steps: tuple[tuple[str, str], ...]
+
 
 def alembic_config(connection: Connection | None = None) -> Config:
     from alembic.config import Config
@@ -46,6 +67,7 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 _REVISION = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(.+)$", re.MULTILINE)
+_TITLE = re.compile(r'^\s*(?:"""|\'\'\')\s*(.*?)\s*$', re.MULTILINE)
 
 
 def revisions() -> list[str]:
@@ -70,6 +92,19 @@ def revisions() -> list[str]:
         chain.append(current)
         current = parents[current]
     return chain[::-1]
+
+
+def revision_titles() -> dict[str, str]:
+    """Each shipped revision's title: the first line of its file's docstring."""
+    titles: dict[str, str] = {}
+    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        found = dict(_REVISION.findall(text))
+        revision = found.get("revision", "").strip().strip("'\"")
+        title = _TITLE.search(text)
+        if revision:
+            titles[revision] = title.group(1) if title else ""
+    return titles
 
 
 def _current(conn: Connection) -> str | None:
@@ -99,9 +134,19 @@ def get_status(engine: Engine) -> MigrationStatus:
     return MigrationStatus(current=current, head=chain[-1], pending=tuple(chain[done:]))
 
 
+def _refuse_unknown(status: MigrationStatus) -> None:
+    if status.unknown:
+        raise MigrationRequired(
+            f"the database is at revision {status.current}, which this version of tcai "
+            f"does not know (it ships up to {status.head}): a newer tcai migrated it; "
+            "downgrade it with that version (`tcai db downgrade`) or restore a backup"
+        )
+
+
 def upgrade(engine: Engine, revision: str = "head") -> MigrationStatus:
     """Bring the schema to `revision`; returns the status before the upgrade."""
     before = get_status(engine)
+    _refuse_unknown(before)
     try:
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
@@ -114,10 +159,57 @@ def upgrade(engine: Engine, revision: str = "head") -> MigrationStatus:
     return before
 
 
-def downgrade(engine: Engine, revision: str) -> None:
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
-        from alembic import command
+def plan_downgrade(engine: Engine, target: str) -> DowngradePlan:
+    """What `downgrade(engine, target)` would undo. `target` is a shipped revision id,
+    `base` (nothing left: every table dropped) or `-N` (N revisions back)."""
+    status = get_status(engine)
+    _refuse_unknown(status)
+    chain = revisions()
+    if status.current is None:
+        raise InvalidInput("the database has no tcai schema; there is nothing to downgrade")
+    position = chain.index(status.current)
+    wanted = target.strip()
+    if wanted == "base":
+        keep = 0
+    elif re.fullmatch(r"-\d+", wanted):
+        keep = position + 1 - int(wanted[1:])
+        if keep < 0:
+            raise UsageError(
+                f"{wanted}: the database is only {position + 1} revision(s) above base"
+            )
+    elif wanted in chain:
+        keep = chain.index(wanted) + 1
+        if keep > position + 1:
+            raise UsageError(
+                f"{wanted} is newer than the database's {status.current}; "
+                "use `tcai db upgrade` to go forward"
+            )
+    else:
+        raise UsageError(f"unknown revision '{target}'; use one of {', '.join(chain)}, base or -1")
+    titles = revision_titles()
+    undo = chain[keep : position + 1][::-1]
+    return DowngradePlan(
+        current=status.current,
+        target=chain[keep - 1] if keep else None,
+        steps=tuple((rev, titles.get(rev, "")) for rev in undo),
+    )
 
-        command.downgrade(alembic_config(conn), revision)
+
+def downgrade(engine: Engine, revision: str) -> MigrationStatus:
+    """Undo revisions down to `revision` (an id, `base` or `-N`, as `plan_downgrade`);
+    returns the status before the downgrade."""
+    before = get_status(engine)
+    _refuse_unknown(before)
+    if re.fullmatch(r"-\d+", revision.strip()):
+        plan = plan_downgrade(engine, revision)
+        revision = plan.target or "base"
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
+            from alembic import command
+
+            command.downgrade(alembic_config(conn), revision)
+    except OperationalError as exc:
+        raise unavailable(_url(engine), exc) from None
+    return before

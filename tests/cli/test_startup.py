@@ -63,6 +63,7 @@ COMMANDS = [
     "leads",
     "conversations",
     "audit",
+    "logs",
     "users",
     "outbox",
     "privacy",
