@@ -155,6 +155,11 @@ class Metrics:
         self.rate_limited = Counter(
             "tcai_rate_limited_total", "Requests refused by a rate limit", ["scope"], registry=r
         )
+        self.connections_refused = Counter(
+            "tcai_connections_refused_total",
+            "Connections closed at once: their client address held too many",
+            registry=r,
+        )
         self.kill_switch = Counter(
             "tcai_paused_answers_total", "Chats answered by a paused bot", registry=r
         )

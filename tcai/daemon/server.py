@@ -11,6 +11,14 @@ parent makes a fresh private directory (mode 0700) for prometheus-client's multi
 mode and every process keeps its instruments there (`tcai.daemon.metrics`); when a worker
 exits, the parent marks it dead (its live gauges go, its counts stay); the directory is
 removed when the daemon stops. One process keeps its own registry, as always.
+
+Each worker, before it accepts a connection: loads all phone-number metadata (nothing
+lazy is left for log redaction or contact extraction to import on the event loop), raises
+its open-files soft limit to the hard limit, and serves through the connection door of
+`tcai.daemon.protocol` (header and body deadlines, a cap per client address, parser
+errors in the error shape). Running out of file descriptors anyway makes asyncio pause
+accepting for a second at a time; that is one warning line, at most every ten seconds
+(docs/http-api.md, "Slow and hostile connections").
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import errno
 import logging
 import multiprocessing
 import multiprocessing.connection
+import resource
 import shutil
 import signal
 import socket
@@ -27,17 +36,63 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from prometheus_client.multiprocess import mark_process_dead
 
 from tcai.config import Settings
 from tcai.daemon.app import create_app
+from tcai.daemon.keys import METRICS
 from tcai.daemon.metrics import use_multiprocess, use_single_process
+from tcai.daemon.protocol import Door, DoorRunner
 from tcai.errors import ConfigError
+from tcai.text.redact import load_phone_metadata
 
 DRAIN_SECONDS = 30.0
+OPEN_FILES_CEILING = 1 << 20
+"""The soft open-files limit a worker raises itself to, at most (and never above hard)."""
+ACCEPT_WARNING_SECONDS = 10.0
 log = logging.getLogger("tcai.daemon")
+
+
+def raise_open_files_limit() -> int:
+    """Soft RLIMIT_NOFILE up to the hard limit (every connection is a file descriptor;
+    1,024 is a common soft default). Returns the soft limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = min(OPEN_FILES_CEILING if hard == resource.RLIM_INFINITY else hard, OPEN_FILES_CEILING)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return int(soft)
+
+
+def _quiet_accept_errors(loop: asyncio.AbstractEventLoop, open_files: int) -> None:
+    """asyncio logs each failed accept() (out of file descriptors) with a traceback and
+    retries a second later; make that one warning line at most every ten seconds."""
+    last = [float("-inf")]
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if context.get("message") != "socket.accept() out of system resource" or not isinstance(
+            exc, OSError
+        ):
+            loop.default_exception_handler(context)
+            return
+        now = loop.time()
+        if now - last[0] >= ACCEPT_WARNING_SECONDS:
+            last[0] = now
+            log.warning(
+                "cannot accept new connections for now (%s, open-files limit %s); "
+                "retrying every second",
+                exc.strerror,
+                open_files,
+            )
+
+    loop.set_exception_handler(handler)
 
 
 async def _serve(
@@ -50,10 +105,12 @@ async def _serve(
     reuse_port: bool,
     on_ready: Callable[[str], None] | None,
 ) -> None:
+    load_phone_metadata()  # before any connection: see the module's docstring
+    open_files = raise_open_files_limit()
+    loop = asyncio.get_running_loop()
+    _quiet_accept_errors(loop, open_files)
     app = create_app(settings, demo=demo, worker=worker)
-    runner = web.AppRunner(
-        app, handle_signals=False, shutdown_timeout=DRAIN_SECONDS, access_log=None
-    )
+    runner = DoorRunner(app, Door(settings, app[METRICS]), shutdown_timeout=DRAIN_SECONDS)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
     try:
@@ -64,7 +121,6 @@ async def _serve(
             raise _port_in_use(host, port) from None
         raise
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if on_ready is not None:

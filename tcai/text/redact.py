@@ -40,6 +40,20 @@ _LOG_PHONE_REGION = "US"
 _ANY_DIGIT = re.compile(r"\d")
 
 
+def load_phone_metadata() -> None:
+    """Load every region's phone-number metadata now, before a server starts serving.
+
+    phonenumbers imports a region's data module the first time it reads a number of that
+    region; any region is reachable (a visitor or a log line may carry "+44 …"), and the
+    loader holds a lock it never releases if that import fails (say, out of file
+    descriptors), which would stop the event loop for good. Loaded up front, the loader is
+    never called again. Costs about 1.4 MB and 30–70 ms (docs/http-api.md, "Slow and
+    hostile connections"). Short-number, geocoding and carrier data are not used here and
+    stay unloaded.
+    """
+    phonenumbers.PhoneMetadata.load_all()
+
+
 def is_luhn_valid(digits: str) -> bool:
     """The Luhn (mod 10) checksum over a string of ASCII digits."""
     if not digits or not digits.isascii() or not digits.isdigit():
