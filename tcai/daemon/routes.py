@@ -1,6 +1,7 @@
 """The daemon's routes, in one table (docs/http-api.md says what each one does).
 
-Exactly the public contract plus the demo pages, which answer 404 unless the daemon was
+Exactly the public contract (published at `/api/openapi.json`, built from this router by
+`tcai/daemon/openapi.py`) plus the demo pages, which answer 404 unless the daemon was
 started by `tcai demo`, and the owner portal's pages (`tcai/daemon/portal/routes.py`).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from tcai.daemon import handlers as h
+from tcai.daemon.openapi import OPENAPI, DocumentCache, openapi_document
 from tcai.daemon.portal.routes import add_portal_routes
 
 
@@ -16,6 +18,8 @@ def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/health", h.health)
     r.add_get("/metrics", h.metrics)
+    r.add_get("/api/openapi.json", openapi_document)
+    app[OPENAPI] = DocumentCache()
     r.add_get("/api/widget/config/{client_id}/{bot_id}", h.widget_config)
     r.add_route("OPTIONS", "/api/widget/config/{client_id}/{bot_id}", h.preflight)
     r.add_post("/api/chat/{client_id}/{bot_id}", h.chat)
