@@ -33,7 +33,7 @@ from typing import Any
 
 import aiohttp
 import sqlalchemy as sa
-from served import Daemon
+from served import Daemon, tcai
 
 from tcai.config import new_secret
 
@@ -47,15 +47,6 @@ async def main():
         await asyncio.Event().wait()
 asyncio.run(main())
 """
-
-
-def tcai(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "tcai", *args], env=env, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"tcai {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout
 
 
 def start_stub(mode: str) -> tuple[subprocess.Popen[str], str]:

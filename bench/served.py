@@ -21,6 +21,16 @@ import aiohttp
 ORIGIN = "http://127.0.0.1:9"  # a development origin: allowed outside production
 
 
+def tcai(env: dict[str, str], *args: str) -> str:
+    """Run a `tcai` command for a benchmark's setup; its stderr ends the run on failure."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tcai", *args], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"tcai {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

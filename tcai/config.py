@@ -131,6 +131,18 @@ def parse_origin(value: str) -> str:
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
+def parse_network(value: str) -> str:
+    """'10.0.0.0/8', '127.0.0.1', '::1' → a normalised CIDR network."""
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise ValueError(
+            f"'{value.strip()}' is not an address or CIDR network like 10.0.0.0/8"
+        ) from None
+
+
 TIMEOUT_MARGIN_MS = 1000
 """REQUEST_TIMEOUT_MS must exceed LLM_TIMEOUT_MS by at least this much."""
 
@@ -170,7 +182,25 @@ class Settings(BaseSettings):
     demo_safe_mode: bool = False
     request_timeout_ms: Annotated[int, Field(ge=1000, le=600_000)] = 30_000
     chat_rate_limit: str = "30/minute"
-    chat_bot_rate_limit: str = "500/hour"
+    """Per visitor: one session from one client address, on one bot."""
+    chat_address_rate_limit: str = "60/minute"
+    """Per client address on one bot, whatever sessions it invents."""
+    chat_bot_rate_limit: str = "120/minute"
+    """Per bot, across everyone: over it, turns are answered from the business's facts
+    without the LLM (never refused), so an abuser cannot switch a bot off."""
+    redis_url: str | None = None
+    """Set: rate limits and the portal's login throttle are shared through Redis by
+    every process and host. Unset: each process counts on its own."""
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
+    """CIDR networks of reverse proxies whose X-Forwarded-For / Forwarded name the
+    client. A request from any other peer is its own client; headers are ignored."""
+    header_timeout_seconds: Annotated[float, Field(ge=1, le=300)] = 10.0
+    """A connection must deliver a request's headers within this long (slow clients)."""
+    body_timeout_seconds: Annotated[float, Field(ge=1, le=300)] = 15.0
+    """A request's body must arrive within this long once its headers have."""
+    max_connections_per_address: Annotated[int, Field(ge=1, le=100_000)] = 64
+    """Open connections one client address may hold; more are closed at once.
+    Trusted proxies are exempt (they carry everyone)."""
     port: Annotated[int, Field(ge=1, le=65535)] = 5000
     host: str = "127.0.0.1"
     smtp_host: str | None = None
@@ -298,10 +328,31 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("chat_rate_limit", "chat_bot_rate_limit", mode="after")
+    @field_validator(
+        "chat_rate_limit", "chat_address_rate_limit", "chat_bot_rate_limit", mode="after"
+    )
     @classmethod
     def _rate(cls, value: str) -> str:
         parse_rate(value)
+        return value
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _redis_url(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not value.strip():
+            return None
+        value = value.strip()
+        if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must look like redis://127.0.0.1:6379/0 (or rediss://, unix://)")
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [item for item in value.split(",") if item.strip()]
+        if isinstance(value, (list, tuple)):
+            return tuple(parse_network(str(item)) for item in value)
         return value
 
     @field_validator("public_url", mode="before")

@@ -93,6 +93,9 @@ class ChatRequest:
     bot: CachedBot | None = None
     """The bot, when the door already resolved it (the daemon does, to check the origin):
     a message resolves its bot once."""
+    use_llm: bool = True
+    """False when the bot's LLM budget for the moment is spent (the daemon's per-bot rate
+    limit): the turn is answered from the business's facts, never refused."""
 
 
 @dataclass
@@ -349,7 +352,7 @@ class ChatEngine:
             raise InvalidMessage(f"message must be 1 to {MAX_MESSAGE_CHARS} characters")
         # A leading letter: ids stay safe to paste as a CLI argument (never start with "-").
         session_id = request.session_id or "s" + secrets.token_urlsafe(16)
-        if not SESSION_ID.match(session_id):
+        if not SESSION_ID.fullmatch(session_id):
             raise InvalidMessage("session_id must be 8-64 characters of A-Z, a-z, 0-9, '_' or '-'")
         message = redact_cards(message)
         now = self.clock()
@@ -391,7 +394,14 @@ class ChatEngine:
         else:
             assert bot is not None
             text, source, decision, failure = await self._answer(
-                bot, turn, message, contacts, on_chunk, budget, degraded=ctx is None
+                bot,
+                turn,
+                message,
+                contacts,
+                on_chunk,
+                budget,
+                degraded=ctx is None,
+                use_llm=request.use_llm,
             )
 
         actions: list[dict[str, Any]] = []
@@ -446,6 +456,7 @@ class ChatEngine:
         budget: Budget,
         *,
         degraded: bool = False,
+        use_llm: bool = True,
     ) -> tuple[str, str, BookingDecision | None, str | None]:
         config = bot.config
         rules = load_rules()
@@ -476,7 +487,7 @@ class ChatEngine:
         # 6. Answer: the LLM within its budget, else the business's facts.
         # With the database down the LLM would answer without the transcript: the facts
         # are the safer answer, and the fastest.
-        if self.llm is not None and not degraded:
+        if self.llm is not None and not degraded and use_llm:
             messages = [{"role": "system", "content": bot.system_prompt}]
             messages += [{"role": role, "content": text} for role, text in ctx.history]
             messages.append({"role": "user", "content": message})

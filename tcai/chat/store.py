@@ -87,6 +87,9 @@ class TurnContext:
     history: list[tuple[str, str]] = field(default_factory=list)
     reserved: bool = False
     """This turn already counts in the month's usage (see `load_context`)."""
+    leads_cap: int | None = None
+    """The plan's leads a month (None: unlimited). Leads over it are stored and delivered
+    all the same, marked `over_quota`; the owner is told (docs/chat-pipeline.md)."""
     loaded: bool = False
     """The context was read from the database (False: built from the bot alone)."""
 
@@ -129,8 +132,8 @@ _USAGE = Usage.__table__  # type: ignore[attr-defined]
 
 @dataclass(frozen=True)
 class _Statements:
-    reserve: dict[tuple[bool, bool], Prepared]
-    """The quota reservation, by (has a message cap, has a leads cap)."""
+    reserve: dict[bool, Prepared]
+    """The message quota's reservation, by whether the plan caps messages."""
     usage: Prepared
     conversation: Prepared
     history: Prepared
@@ -139,6 +142,8 @@ class _Statements:
     touch: dict[tuple[bool, bool], Prepared]
     """The conversation's counters after a turn, by (sets the lead, flags a crisis)."""
     add_usage: Prepared
+    add_lead_usage: Prepared
+    """`add_usage` for a turn that created a lead: returns the month's leads after it."""
     new_lead: Prepared
     """A lead, unless one with the same phone or e-mail exists (then no row comes back)."""
     attach_request: Prepared
@@ -160,21 +165,34 @@ def _build(insert: Any) -> _Statements:
     ws: Any = sa.bindparam("ws")
     month: Any = sa.bindparam("month")
 
-    def reserve(message_cap: bool, leads_cap: bool) -> Any:
-        limits = [
-            *([_USAGE.c.messages < sa.bindparam("cap")] if message_cap else []),
-            *([_USAGE.c.leads < sa.bindparam("leads_cap")] if leads_cap else []),
-        ]
+    def reserve(message_cap: bool) -> Any:
         return (
             insert(_USAGE)
             .values(workspace_id=ws, month=month, messages=1, leads=0)
             .on_conflict_do_update(
                 index_elements=["workspace_id", "month"],
                 set_={"messages": _USAGE.c.messages + 1},
-                where=sa.and_(*limits) if limits else None,
+                where=_USAGE.c.messages < sa.bindparam("cap") if message_cap else None,
             )
             .returning(_USAGE.c.messages, _USAGE.c.leads)
         )
+
+    add_usage = (
+        insert(_USAGE)
+        .values(
+            workspace_id=ws,
+            month=month,
+            messages=sa.bindparam("messages"),
+            leads=sa.bindparam("leads"),
+        )
+        .on_conflict_do_update(
+            index_elements=["workspace_id", "month"],
+            set_={
+                "messages": _USAGE.c.messages + sa.bindparam("messages"),
+                "leads": _USAGE.c.leads + sa.bindparam("leads"),
+            },
+        )
+    )
 
     open_request = (
         sa.select(_REQUEST.c.id)
@@ -200,7 +218,7 @@ def _build(insert: Any) -> _Statements:
         )
 
     return _Statements(
-        reserve={(m, le): Prepared(reserve(m, le)) for m in (False, True) for le in (False, True)},
+        reserve={capped: Prepared(reserve(capped)) for capped in (False, True)},
         usage=Prepared(
             sa.select(_USAGE.c.messages, _USAGE.c.leads).where(
                 _USAGE.c.workspace_id == ws, _USAGE.c.month == month
@@ -280,23 +298,8 @@ def _build(insert: Any) -> _Statements:
                 updated_at=sa.bindparam("now", type_=_REQUEST.c.updated_at.type),
             )
         ),
-        add_usage=Prepared(
-            insert(_USAGE)
-            .inline()
-            .values(
-                workspace_id=ws,
-                month=month,
-                messages=sa.bindparam("messages"),
-                leads=sa.bindparam("leads"),
-            )
-            .on_conflict_do_update(
-                index_elements=["workspace_id", "month"],
-                set_={
-                    "messages": _USAGE.c.messages + sa.bindparam("messages"),
-                    "leads": _USAGE.c.leads + sa.bindparam("leads"),
-                },
-            )
-        ),
+        add_usage=Prepared(add_usage.inline()),
+        add_lead_usage=Prepared(add_usage.returning(_USAGE.c.leads)),
     )
 
 
@@ -305,15 +308,15 @@ def _first(rows: list[Any]) -> Any:
 
 
 def _reserve_message(
-    conn: sa.Connection, ctx: TurnContext, cap: int | None, leads_cap: int | None, now: datetime
+    conn: sa.Connection, ctx: TurnContext, cap: int | None, now: datetime
 ) -> tuple[bool, int, int]:
-    """Count this turn against the month's quotas, atomically: one upsert that increments
-    the messages only while under `cap` and the leads under `leads_cap` (None =
-    unlimited), so concurrent turns at the boundary never overshoot and a refused turn is
-    not counted. Returns (reserved, messages, leads)."""
+    """Count this turn against the month's message quota, atomically: one upsert that
+    increments the messages only while under `cap` (None = unlimited), so concurrent
+    turns at the boundary never overshoot and a refused turn is not counted. Leads are
+    never refused (docs/chat-pipeline.md, "Quotas"). Returns (reserved, messages, leads)."""
     statements = _statements(conn)
-    params = {"ws": ctx.workspace_id, "month": month_key(now), "cap": cap, "leads_cap": leads_cap}
-    upsert = statements.reserve[(cap is not None, leads_cap is not None)]
+    params = {"ws": ctx.workspace_id, "month": month_key(now), "cap": cap}
+    upsert = statements.reserve[cap is not None]
     row = _first(upsert.execute(conn, params))
     if row is not None:
         return True, int(row[0]), int(row[1])
@@ -339,9 +342,12 @@ def load_context(
     reader then never holds the write lock, and PostgreSQL is spared BEGIN and COMMIT."""
     statements = _statements(conn)
     ctx = context_for(bot)
+    ctx.leads_cap = leads_cap
     if reserve:
+        # Only messages are capped here: a lead over the plan's quota is still taken
+        # (an abuser typing made-up numbers must not cost real visitors their contact).
         ctx.reserved, ctx.messages_this_month, ctx.leads_this_month = _reserve_message(
-            conn, ctx, message_cap, leads_cap, now
+            conn, ctx, message_cap, now
         )
     else:
         usage = _first(
@@ -663,24 +669,29 @@ def _persist(write: _Write, ctx: TurnContext, record: TurnRecord) -> PersistResu
     )
 
     messages = 0 if ctx.reserved or not record.counted else 1
-    leads = 1 if created else 0
-    if messages or leads:
-        statements.add_usage.execute(
-            conn,
-            {
-                "ws": ctx.workspace_id,
-                "month": month_key(record.now),
-                "messages": messages,
-                "leads": leads,
-            },
-        )
+    usage = {"ws": ctx.workspace_id, "month": month_key(record.now), "messages": messages}
+    over_quota = False
+    if created:
+        # A lead counts once: when its phone or e-mail is new to the workspace, and a
+        # conversation creates at most one (later numbers update it).
+        [(leads,)] = statements.add_lead_usage.execute(conn, {**usage, "leads": 1})
+        over_quota = ctx.leads_cap is not None and int(leads) > ctx.leads_cap
+    elif messages:
+        statements.add_usage.execute(conn, {**usage, "leads": 0})
 
     queued = 0
     if record.booking is not None and record.booking.handling == "internal":
         queued += _record_request(write, ctx, conversation_id, lead, record)
     if lead is not None and (created or changed):
         event = "lead.created" if created else "lead.updated"
-        queued += _event(write, ctx, record, event, _lead_data(lead))
+        data = _lead_data(lead)
+        if over_quota:
+            data["over_quota"] = True
+        queued += _event(write, ctx, record, event, data)
+        if over_quota and int(leads) == (ctx.leads_cap or 0) + 1:
+            # The month's first lead over the plan: one event, to the webhook.
+            quota = {"plan": ctx.plan, "leads_cap": ctx.leads_cap, "month": usage["month"]}
+            queued += _event(write, ctx, record, "quota.leads_exceeded", quota)
     if record.crisis:
         queued += _event(
             write,

@@ -45,10 +45,10 @@ def serve_command(
     output.info(
         f"tcai daemon on http://{bind_host}:{bind_port} ({workers} worker(s)); Ctrl-C stops"
     )
-    if workers > 1:
+    if workers > 1 and not settings.redis_url:
         output.info(
             f"note: rate limits are kept per worker process, so each visitor may send up to "
-            f"{workers}× CHAT_RATE_LIMIT before a refusal"
+            f"{workers}× CHAT_RATE_LIMIT before a refusal; set REDIS_URL to share them"
         )
     run_server(
         settings,

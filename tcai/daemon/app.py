@@ -21,13 +21,24 @@ from tcai.chat.directory import BotDirectory
 from tcai.chat.llm import make_llm_client
 from tcai.chat.pipeline import ChatEngine, compile_bot
 from tcai.config import Settings
-from tcai.daemon.keys import CHAT, DEMO, DIRECTORY, ENGINE, LIMITS, METRICS, PROBE, SETTINGS
+from tcai.daemon.keys import (
+    CHAT,
+    CLIENTS,
+    DEMO,
+    DIRECTORY,
+    ENGINE,
+    LIMITS,
+    METRICS,
+    PROBE,
+    SETTINGS,
+)
 from tcai.daemon.listener import listen_for_changes
 from tcai.daemon.metrics import Metrics
 from tcai.daemon.middlewares import make_middlewares
 from tcai.daemon.portal.web import setup_templates
 from tcai.daemon.probe import DatabaseProbe
 from tcai.daemon.ratelimit import RateLimits
+from tcai.daemon.remote import ClientAddresses
 from tcai.daemon.routes import add_routes
 from tcai.db.engine import make_engine
 from tcai.delivery.outbox import OutboxWorker
@@ -51,7 +62,8 @@ def create_app(
     app[SETTINGS] = settings
     app[DEMO] = demo
     app[METRICS] = Metrics()
-    app[LIMITS] = rate_limits or RateLimits(settings.chat_rate_limit, settings.chat_bot_rate_limit)
+    app[LIMITS] = limits = rate_limits or RateLimits.from_settings(settings)
+    app[CLIENTS] = ClientAddresses(settings.trusted_proxies)
     db = engine or make_engine(settings.database_url or "")
     app[ENGINE] = db
     log_handlers = setup_logging(
@@ -77,6 +89,8 @@ def create_app(
                 await listener
         if llm is not None:
             await llm.close()
+        if rate_limits is None:
+            await limits.close()
         await asyncio.get_running_loop().run_in_executor(None, app[CHAT].close)
         remove_handlers(log_handlers)
         access_log.close()

@@ -29,6 +29,7 @@ from tcai.chat.replies import public_view
 from tcai.daemon.keys import CHAT, DEMO, ENGINE, LIMITS, METRICS, PROBE, SETTINGS
 from tcai.daemon.middlewares import (
     ARRIVED,
+    CLIENT,
     CORS_ORIGIN,
     PUBLIC_UNAVAILABLE,
     REQUEST_ID,
@@ -37,6 +38,8 @@ from tcai.daemon.middlewares import (
 from tcai.daemon.origins import frame_ancestors, is_allowed, request_origin, self_origin
 from tcai.daemon.portal.sites import demo_groups, site_view, theme_css
 from tcai.daemon.portal.web import render
+from tcai.daemon.ratelimit import Refusal
+from tcai.daemon.schemas import BookingClick, ChatMessage, WidgetConfig, parse_body
 from tcai.errors import (
     DatabaseUnavailable,
     InvalidMessage,
@@ -144,7 +147,14 @@ def _depth(value: Any, level: int = 1) -> int:
 
 
 def _visitor(request: web.Request) -> str:
-    return f"{request.remote}|{request.headers.get('User-Agent', '')[:200]}"
+    return f"{request[CLIENT]}|{request.headers.get('User-Agent', '')[:200]}"
+
+
+def _refuse(request: web.Request, refusal: Refusal | None) -> None:
+    """429 with the refusal's scope counted and its Retry-After (at most its window)."""
+    if refusal is not None:
+        request.app[METRICS].rate_limited.labels(refusal.scope).inc()
+        raise RateLimited(FRIENDLY_LIMIT, retry_after=refusal.retry_after)
 
 
 # ---- health and metrics ----------------------------------------------------------------
@@ -194,10 +204,7 @@ async def metrics(request: web.Request) -> web.Response:
 async def widget_config(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     client_id, bot_id = request.match_info["client_id"], request.match_info["bot_id"]
-    refusal = request.app[LIMITS].hit_config(request.remote or "?")
-    if refusal:
-        request.app[METRICS].rate_limited.labels(refusal.scope).inc()
-        raise RateLimited(FRIENDLY_LIMIT, retry_after=refusal.retry_after)
+    _refuse(request, await request.app[LIMITS].hit_config(request[CLIENT]))
     bot = await _bot(request, client_id, bot_id)
     preview = request.query.get("preview")
     if preview:
@@ -210,14 +217,16 @@ async def widget_config(request: web.Request) -> web.Response:
     else:
         origin = _check_origin(request, bot)
     token, expires = mint_widget_token(settings, client_id, bot_id, origin)
-    return web.json_response(
+    document = WidgetConfig.model_validate(
         {
             **public_view(bot),
             "token": token,
-            "token_expires_at": datetime.fromtimestamp(expires, UTC)
-            .isoformat()
-            .replace("+00:00", "Z"),
-        },
+            "token_expires_at": datetime.fromtimestamp(expires, UTC),
+        }
+    )
+    return web.Response(
+        text=document.model_dump_json(),
+        content_type="application/json",
         headers={"Cache-Control": "no-store"},
     )
 
@@ -278,16 +287,23 @@ async def chat(request: web.Request) -> web.StreamResponse:
             request[CORS_ORIGIN] = origin
     if not allowed:
         raise OriginNotAllowed("This widget token was issued to another website.")
-    refusal = app[LIMITS].hit_chat(request.remote or "?", bot_id)
-    if refusal:
-        app[METRICS].rate_limited.labels(refusal.scope).inc()
-        raise RateLimited(FRIENDLY_LIMIT, retry_after=refusal.retry_after)
-    body = await _json_body(request)
-    message, session_id = body.get("message"), body.get("session_id")
-    if not isinstance(message, str) or (session_id is not None and not isinstance(session_id, str)):
-        raise InvalidMessage('send {"message": "…", "session_id": "…"}')
+    ip = request[CLIENT]
+    _refuse(request, await app[LIMITS].hit_address(ip, bot_id))
+    turn = parse_body(ChatMessage, await _json_body(request))
+    message, session_id = turn.message, turn.session_id
+    verdict = await app[LIMITS].hit_chat(ip, bot_id, session_id)
+    _refuse(request, verdict.refusal)
+    if verdict.bot_budget_spent:
+        app[METRICS].rate_limited.labels("bot").inc()
     chat_request = ChatRequest(
-        client_id, bot_id, message, session_id or None, _visitor(request), request[ARRIVED], bot
+        client_id,
+        bot_id,
+        message,
+        session_id or None,
+        _visitor(request),
+        request[ARRIVED],
+        bot,
+        use_llm=not verdict.bot_budget_spent,
     )
 
     if "text/event-stream" not in request.headers.get("Accept", ""):
@@ -370,13 +386,9 @@ async def booking_click(request: web.Request) -> web.Response:
     bot = await _bot(request, client_id, bot_id)
     _check_origin(request, bot)
     verify_widget_token(settings, token, client_id, bot_id)
-    refusal = request.app[LIMITS].hit_chat(request.remote or "?", bot_id)
-    if refusal:
-        raise RateLimited(FRIENDLY_LIMIT, retry_after=refusal.retry_after)
-    body = await _json_body(request)
-    url, session_id = body.get("url"), body.get("session_id")
-    if not isinstance(url, str) or (session_id is not None and not isinstance(session_id, str)):
-        raise InvalidMessage('send {"url": "https://…", "session_id": "…"}')
+    _refuse(request, await request.app[LIMITS].hit_address(request[CLIENT], bot_id))
+    click = parse_body(BookingClick, await _json_body(request))
+    url, session_id = click.url, click.session_id
     await asyncio.to_thread(record_click, request.app[ENGINE], bot_id, session_id, url)
     return web.Response(status=204)
 

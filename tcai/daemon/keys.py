@@ -11,6 +11,7 @@ from tcai.config import Settings
 from tcai.daemon.metrics import Metrics
 from tcai.daemon.probe import DatabaseProbe
 from tcai.daemon.ratelimit import RateLimits
+from tcai.daemon.remote import ClientAddresses
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", Engine)
@@ -18,5 +19,6 @@ DIRECTORY = web.AppKey("directory", BotDirectory)
 CHAT = web.AppKey("chat", ChatEngine)
 METRICS = web.AppKey("metrics", Metrics)
 LIMITS = web.AppKey("limits", RateLimits)
+CLIENTS = web.AppKey("clients", ClientAddresses)
 DEMO = web.AppKey("demo", bool)
 PROBE = web.AppKey("probe", DatabaseProbe)

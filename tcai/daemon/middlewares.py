@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from tcai.daemon.keys import METRICS, SETTINGS
+from tcai.daemon.keys import CLIENTS, METRICS, SETTINGS
 from tcai.errors import RateLimited, TcaiError
 from tcai.logs import AccessLog, anonymise_ip, request_id_var
 
@@ -26,6 +26,8 @@ REQUEST_ID = web.RequestKey("request_id", str)
 ARRIVED = web.RequestKey("arrived", float)
 """`time.monotonic()` when the request reached the first middleware (budgets count from it)."""
 CORS_ORIGIN = web.RequestKey("cors_origin", str)
+CLIENT = web.RequestKey("client", str)
+"""The client's address: the peer, or the one a trusted proxy names (tcai/daemon/remote.py)."""
 log = logging.getLogger("tcai.daemon")
 
 HTTP_CODES = {
@@ -89,6 +91,7 @@ def make_middlewares(
         request[ARRIVED] = started
         request_id_var.set(rid)
         app = request.app
+        request[CLIENT] = app[CLIENTS].of(request)
         metrics = app[METRICS]
         metrics.in_flight.inc()
         status = 500
@@ -120,7 +123,7 @@ def make_middlewares(
                     route=route,
                     status=status,
                     duration_ms=round(elapsed * 1000, 1),
-                    ip=anonymise_ip(request.remote),
+                    ip=anonymise_ip(request[CLIENT]),
                 )
 
     return [door]

@@ -1,25 +1,54 @@
-"""Chat rate limits (docs/http-api.md): per IP × bot (default 30/min) and per bot (500/hour).
+"""The daemon's rate limits (docs/http-api.md, "Rate limits"): limits that slow an abuser,
+never the business.
 
-Moving windows kept in this process: each key holds the times of its accepted hits (at
-most the limit's count), so a check is a few list operations on the event loop — no
-lock, no thread, no timer (the `limits` library's memory storage, used before, started a
-timer thread every few milliseconds under load). Keys idle for their limit's window are
-swept every `SWEEP_EVERY` hits, so memory stays bounded by the visitors of the last
-minute (per visitor) or hour (per bot). With several workers or machines each process
-counts on its own, which is approximate and enough for abuse control. The limit strings
-("30/minute") are read by `tcai.config.parse_rate`, the parser that validates them in
-the settings.
+Four moving windows, each with its own key:
+
+| scope | key | default | over it |
+|---|---|---|---|
+| visitor | client address + session + bot | `CHAT_RATE_LIMIT` 30/minute | 429 to that visitor |
+| address | client address + bot | `CHAT_ADDRESS_RATE_LIMIT` 60/minute | 429 to that address |
+| bot | bot | `CHAT_BOT_RATE_LIMIT` 120/minute | answered from facts, no LLM |
+| config | client address | 120/minute | 429 (widget config) |
+| login | client address | 30 per 15 minutes | 429 (portal login form) |
+
+The bot's window is a budget, not a door: when it is spent the turn is still answered,
+from the business's facts without the LLM, so no crowd of addresses can make a bot say
+"too many requests" to everyone (and the LLM bill stays bounded). Every refusal's
+Retry-After is at most its window (a minute for chat), never an hour.
+
+A chat message hits its address window before its body is read (`hit_address`), then,
+once its session is known, the visitor's and the bot's in one step (`hit_chat`); a full
+window records nothing further, so a refused message never spends the bot's budget.
+
+Where the counts live: in this process (`MemoryWindows`: a short list of hit times per
+key, swept as keys go idle; no lock, no thread, no timer), or, when `REDIS_URL` is set,
+in Redis (`RedisWindows`: one Lua script per step, on Redis's own clock, so every process
+and host shares one count). If Redis stops answering, the process falls back to its own
+windows and says so in the log once a minute: a limit store is never a reason to refuse a
+visitor. The limit strings ("30/minute") are read by `tcai.config.parse_rate`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import logging
 import math
+import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-from tcai.config import parse_rate
+from tcai.config import Settings, parse_rate
 
 SWEEP_EVERY = 4096
+REDIS_TIMEOUT_S = 0.25
+"""A limit check waits this long for Redis before this process counts on its own."""
+REDIS_RETRY_S = 5.0
+"""After a Redis failure, this process counts on its own for this long before retrying."""
+KEY_PREFIX = "tcai:rl:"
+log = logging.getLogger("tcai.daemon")
 
 
 @dataclass(frozen=True)
@@ -39,67 +68,227 @@ class Limit:
         return cls(amount, seconds)
 
 
-class MovingWindows:
-    """Accepted hits per key within one limit's window; never blocks, never threads.
+@dataclass(frozen=True)
+class Step:
+    """One window to hit: its scope (the name in metrics and docs), limit and key."""
 
-    A key keeps a short list of hit times (at most the limit's count); keys idle for a
-    whole window are swept every `SWEEP_EVERY` hits, so a visitor's key goes a minute
-    after their last message, not an hour."""
+    scope: str
+    limit: Limit
+    key: str
 
-    def __init__(self, limit: Limit) -> None:
-        self.limit = limit
-        self._hits: dict[tuple[str, ...], list[float]] = {}
+
+@dataclass(frozen=True)
+class ChatVerdict:
+    refusal: Refusal | None = None
+    """Set: answer 429 with this scope and Retry-After."""
+    bot_budget_spent: bool = False
+    """The bot's window is full: answer from facts, without the LLM."""
+
+
+class Windows(Protocol):
+    async def hit(self, steps: Sequence[Step]) -> tuple[int, float] | None:
+        """Hit each step's window in order. The first full window stops the walk: its
+        index and the seconds until it has room come back, and it and the steps after
+        it record nothing. None: every window had room and recorded the hit."""
+
+    async def close(self) -> None: ...
+
+
+class MemoryWindows:
+    """This process's windows: each key holds the times of its accepted hits (at most
+    the limit's count); keys idle for their whole window are swept every `SWEEP_EVERY`
+    hits, so memory stays bounded by the visitors of the last window."""
+
+    def __init__(self) -> None:
+        self._hits: dict[str, tuple[float, list[float]]] = {}
         self._since_sweep = 0
 
-    def hit(self, *key: str) -> float | None:
-        """Count a hit when the window has room and return None; otherwise count
-        nothing and return the seconds until the oldest hit leaves the window."""
-        now = time.monotonic()
-        window = self.limit.seconds
-        hits = self._hits.get(key)
-        if hits is None:
-            hits = self._hits[key] = []
-        elif hits[0] <= now - window:
-            horizon = now - window
-            del hits[: next((i for i, at in enumerate(hits) if at > horizon), len(hits))]
-        if len(hits) >= self.limit.amount:
-            return hits[0] + window - now
-        hits.append(now)
+    def hit_now(self, steps: Sequence[Step], now: float | None = None) -> tuple[int, float] | None:
+        now = time.monotonic() if now is None else now
+        for index, step in enumerate(steps):
+            window = step.limit.seconds
+            entry = self._hits.get(step.key)
+            if entry is None:
+                entry = self._hits[step.key] = (window, [])
+            hits = entry[1]
+            if hits and hits[0] <= now - window:
+                horizon = now - window
+                del hits[: next((i for i, at in enumerate(hits) if at > horizon), len(hits))]
+            if len(hits) >= step.limit.amount:
+                return index, hits[0] + window - now
+            hits.append(now)
         self._since_sweep += 1
         if self._since_sweep >= SWEEP_EVERY:
             self._sweep(now)
         return None
 
+    async def hit(self, steps: Sequence[Step]) -> tuple[int, float] | None:
+        return self.hit_now(steps)
+
     def _sweep(self, now: float) -> None:
         self._since_sweep = 0
-        horizon = now - self.limit.seconds
-        for key in [k for k, hits in self._hits.items() if not hits or hits[-1] <= horizon]:
+        idle = [
+            key
+            for key, (window, hits) in self._hits.items()
+            if not hits or hits[-1] <= now - window
+        ]
+        for key in idle:
             del self._hits[key]
 
     def __len__(self) -> int:
         return len(self._hits)
 
+    async def close(self) -> None:
+        return None
+
+
+# KEYS: one sorted set per step. ARGV: a unique member, then (amount, window ms) per step.
+# Redis's clock, not the caller's: hosts whose clocks differ still share one window.
+_HIT_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for i, key in ipairs(KEYS) do
+  local amount = tonumber(ARGV[i * 2])
+  local window = tonumber(ARGV[i * 2 + 1])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) >= amount then
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    return {i, tonumber(oldest[2]) + window - now}
+  end
+end
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, ARGV[1])
+  redis.call('PEXPIRE', key, tonumber(ARGV[i * 2 + 1]))
+end
+return {0, 0}
+"""
+
+
+class RedisWindows:
+    """Windows shared through Redis by every process and host (one round trip a step)."""
+
+    def __init__(self, url: str, fallback: MemoryWindows | None = None) -> None:
+        import redis.asyncio as aioredis  # only when REDIS_URL is set
+
+        self.url = url
+        self._client: Any = aioredis.from_url(
+            url,
+            socket_timeout=REDIS_TIMEOUT_S,
+            socket_connect_timeout=REDIS_TIMEOUT_S,
+            health_check_interval=30,
+        )
+        self._script: Any = self._client.register_script(_HIT_SCRIPT)
+        self.fallback = fallback or MemoryWindows()
+        self._members = itertools.count()
+        self._prefix = f"{os.getpid()}-{time.monotonic_ns()}-"
+        self._down_until = 0.0
+        self._last_warning = 0.0
+        self.failures = 0
+
+    async def hit(self, steps: Sequence[Step]) -> tuple[int, float] | None:
+        if time.monotonic() < self._down_until:
+            return self.fallback.hit_now(steps)
+        args: list[Any] = [f"{self._prefix}{next(self._members)}"]
+        for step in steps:
+            args += [step.limit.amount, int(step.limit.seconds * 1000)]
+        try:
+            async with asyncio.timeout(REDIS_TIMEOUT_S * 2):
+                index, wait_ms = await self._script(
+                    keys=[KEY_PREFIX + step.key for step in steps], args=args
+                )
+        except Exception as exc:  # any Redis trouble: count here, never refuse for it
+            self._unavailable(exc)
+            return self.fallback.hit_now(steps)
+        if int(index) == 0:
+            return None
+        return int(index) - 1, max(0.0, float(wait_ms) / 1000)
+
+    def _unavailable(self, exc: BaseException) -> None:
+        self.failures += 1
+        now = time.monotonic()
+        self._down_until = now + REDIS_RETRY_S
+        if now - self._last_warning >= 60:
+            self._last_warning = now
+            log.warning(
+                "rate limits: Redis did not answer (%s); this process counts on its own "
+                "for now and retries in %.0f s",
+                type(exc).__name__,
+                REDIS_RETRY_S,
+            )
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
 
 class RateLimits:
+    """The daemon's limits over one store of windows (in-process or Redis)."""
+
     def __init__(
         self,
         per_visitor: str = "30/minute",
-        per_bot: str = "500/hour",
+        per_bot: str = "120/minute",
         per_ip_config: str = "120/minute",
+        *,
+        per_address: str = "60/minute",
+        per_ip_login: str = "30/15minute",
+        windows: Windows | None = None,
     ) -> None:
-        self.per_visitor = MovingWindows(Limit.parse(per_visitor))
-        self.per_bot = MovingWindows(Limit.parse(per_bot))
-        self.per_ip_config = MovingWindows(Limit.parse(per_ip_config))
+        self.visitor = Limit.parse(per_visitor)
+        self.address = Limit.parse(per_address)
+        self.bot = Limit.parse(per_bot)
+        self.config = Limit.parse(per_ip_config)
+        self.login = Limit.parse(per_ip_login)
+        self.windows: Windows = windows or MemoryWindows()
 
-    @staticmethod
-    def _check(scope: str, windows: MovingWindows, *key: str) -> Refusal | None:
-        wait = windows.hit(*key)
-        return None if wait is None else Refusal(scope, max(1, math.ceil(wait)))
-
-    def hit_chat(self, ip: str, bot_id: str) -> Refusal | None:
-        return self._check("visitor", self.per_visitor, ip, bot_id) or self._check(
-            "bot", self.per_bot, bot_id
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RateLimits:
+        windows: Windows | None = None
+        if settings.redis_url:
+            windows = RedisWindows(settings.redis_url)
+        return cls(
+            settings.chat_rate_limit,
+            settings.chat_bot_rate_limit,
+            per_address=settings.chat_address_rate_limit,
+            windows=windows,
         )
 
-    def hit_config(self, ip: str) -> Refusal | None:
-        return self._check("config", self.per_ip_config, ip)
+    @property
+    def shared(self) -> bool:
+        return isinstance(self.windows, RedisWindows)
+
+    async def _walk(self, steps: Sequence[Step]) -> tuple[int, Refusal] | None:
+        found = await self.windows.hit(steps)
+        if found is None:
+            return None
+        index, wait = found
+        return index, Refusal(steps[index].scope, max(1, math.ceil(wait)))
+
+    async def hit_address(self, ip: str, bot_id: str) -> Refusal | None:
+        """A chat message or booking click from this address, before its body is read."""
+        found = await self._walk((Step("address", self.address, f"a|{bot_id}|{ip}"),))
+        return None if found is None else found[1]
+
+    async def hit_chat(self, ip: str, bot_id: str, session_id: str | None) -> ChatVerdict:
+        """A chat message, once its session is known: the visitor, then the bot."""
+        steps = (
+            Step("visitor", self.visitor, f"v|{bot_id}|{ip}|{session_id or ''}"),
+            Step("bot", self.bot, f"b|{bot_id}"),
+        )
+        found = await self._walk(steps)
+        if found is None:
+            return ChatVerdict()
+        index, refusal = found
+        if index == 1:
+            return ChatVerdict(bot_budget_spent=True)
+        return ChatVerdict(refusal=refusal)
+
+    async def hit_config(self, ip: str) -> Refusal | None:
+        found = await self._walk((Step("config", self.config, f"c|{ip}"),))
+        return None if found is None else found[1]
+
+    async def hit_login(self, ip: str) -> Refusal | None:
+        found = await self._walk((Step("login", self.login, f"l|{ip}"),))
+        return None if found is None else found[1]
+
+    async def close(self) -> None:
+        await self.windows.close()

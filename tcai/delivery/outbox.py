@@ -323,6 +323,12 @@ def make_lead_email(claim: Claim, sender: str) -> EmailMessage:
         f"Captured {payload.get('created_at', '')} (UTC) by {payload.get('bot_id', '')}.",
         "Reply soon: leads contacted within the hour book far more often.",
     ]
+    if lead.get("over_quota"):
+        lines += [
+            "",
+            "This lead is over your plan's monthly lead quota. It is kept and sent to you "
+            "all the same; ask your agency about a larger plan.",
+        ]
     message = EmailMessage()
     message["Subject"] = f"New lead: {who}"
     message["From"] = sender

@@ -20,7 +20,7 @@ import tcai.chat.directory as directory_module
 import tcai.chat.pipeline as pipeline_module
 from tcai.chat.pipeline import ChatRequest, clean_text
 from tcai.daemon.keys import DIRECTORY
-from tcai.db.models import Bot, Conversation, Lead, Message, Usage, Workspace
+from tcai.db.models import Bot, Conversation, Lead, Message, Outbox, Usage, Workspace
 from tcai.errors import BotUnavailable, DatabaseUnavailable, InvalidMessage
 from tests.conftest import provision
 from tests.helpers import rows, set_bot
@@ -60,18 +60,14 @@ def sources(database) -> list[tuple[str, str]]:
 # ---- order: crisis first, every turn logged ------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "state", ["bot_paused", "workspace_paused", "messages_over_quota", "leads_over_quota"]
-)
+@pytest.mark.parametrize("state", ["bot_paused", "workspace_paused", "messages_over_quota"])
 async def test_crisis_is_answered_whatever_the_bots_state(facts_chat, barber, state) -> None:
     if state == "bot_paused":
         update(facts_chat.database, Bot, status="paused")
     elif state == "workspace_paused":
         update(facts_chat.database, Workspace, status="paused")
-    elif state == "messages_over_quota":
-        set_usage(facts_chat.database, messages=100)
     else:
-        set_usage(facts_chat.database, messages=1, leads=10)
+        set_usage(facts_chat.database, messages=100)
     reply = await facts_chat.say(CRISIS)
     assert (reply.source, reply.http_status) == ("crisis", 200)
     assert "988" in reply.reply and "911" in reply.reply
@@ -98,17 +94,15 @@ async def test_crisis_beats_automations_and_after_hours(facts_chat, barber) -> N
 
 @pytest.mark.parametrize(
     ("state", "source", "messages_after"),
-    [("paused", "paused", 0), ("message_quota", "limit", 100), ("lead_quota", "limit", 5)],
+    [("paused", "paused", 0), ("message_quota", "limit", 100)],
 )
 async def test_refused_turns_are_logged_and_keep_the_contact(
     facts_chat, barber, state, source, messages_after
 ) -> None:
     if state == "paused":
         update(facts_chat.database, Bot, status="paused")
-    elif state == "message_quota":
-        set_usage(facts_chat.database, messages=100)
     else:
-        set_usage(facts_chat.database, messages=5, leads=10)  # the free plan's 10 leads
+        set_usage(facts_chat.database, messages=100)
     reply = await facts_chat.say("I'm Ana, 772-555-0142, please call me")
     assert reply.source == source and reply.lead_captured
     assert sources(facts_chat.database) == [("user", "visitor"), ("assistant", source)]
@@ -490,3 +484,47 @@ async def test_a_never_seen_bot_keeps_a_contact_over_http_while_the_database_is_
     assert stranger.status == 403  # another site's page cannot use this token
     spooled = (tmp_path / "logs" / "lead-spool.jsonl").read_text().splitlines()
     assert [json.loads(line)["contacts"]["phone"] for line in spooled] == ["+17725550142"]
+
+
+# ---- the lead quota: never a reason to lose a contact (docs/chat-pipeline.md, "Quotas") ----
+
+HOOK = "https://hooks.fade-factory.example/tcai"
+
+
+def outbox_types(database) -> list[tuple[str, dict]]:
+    return [(row.event_type, row.payload["data"]) for row in rows(database, Outbox)]
+
+
+async def test_over_the_lead_quota_contacts_are_kept_and_the_owner_told(facts_chat, barber) -> None:
+    set_bot(facts_chat.database, f"webhook_url={HOOK}")
+    set_usage(facts_chat.database, messages=5, leads=10)  # the free plan's 10 leads, spent
+    first = await facts_chat.say("I'm Ana, 772-555-0142, please call me")
+    second = await facts_chat.say("My name is Bo, 772-555-0199, call me back")
+    for reply in (first, second):
+        assert reply.http_status == 200 and reply.source in ("faq", "failsafe")
+        assert reply.lead_captured
+    leads = sorted(rows(facts_chat.database, Lead), key=lambda lead: lead.id)
+    assert [(lead.name, lead.phone) for lead in leads] == [
+        ("Ana", "+17725550142"),
+        ("Bo", "+17725550199"),
+    ]
+    assert rows(facts_chat.database, Usage)[0].leads == 12
+    events = outbox_types(facts_chat.database)
+    created = [data for kind, data in events if kind == "lead.created"]
+    assert [data.get("over_quota") for data in created] == [True, True]
+    exceeded = [data for kind, data in events if kind == "quota.leads_exceeded"]
+    assert exceeded == [{"plan": "free", "leads_cap": 10, "month": exceeded[0]["month"]}]
+
+
+async def test_a_lead_counts_once_per_conversation_and_number(facts_chat, barber) -> None:
+    session = "s-made-up-numbers"
+    for number in ("772-555-0101", "772-555-0102", "772-555-0103"):
+        reply = await facts_chat.say(f"call me at {number}", session=session)
+        assert reply.lead_captured
+    assert rows(facts_chat.database, Usage)[0].leads == 1  # one conversation, one lead
+    # The conversation's lead now carries the last number given; another visit with
+    # that number is the same person, not a new lead.
+    assert [lead.phone for lead in rows(facts_chat.database, Lead)] == ["+17725550103"]
+    await facts_chat.say("it's 772-555-0103", session="s-another-visit")
+    assert rows(facts_chat.database, Usage)[0].leads == 1
+    assert len(rows(facts_chat.database, Lead)) == 1

@@ -1,13 +1,19 @@
-"""The in-process moving windows behind the chat rate limits (tcai/daemon/ratelimit.py)."""
+"""The daemon's rate limits (tcai/daemon/ratelimit.py): in-process windows and the same
+windows shared through the machine's real Redis (127.0.0.1:6379)."""
 
 from __future__ import annotations
 
+import socket
 import threading
+import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 
 from tcai.daemon import ratelimit
-from tcai.daemon.ratelimit import Limit, MovingWindows, RateLimits
+from tcai.daemon.ratelimit import Limit, MemoryWindows, RateLimits, RedisWindows, Step
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 class Clock:
@@ -25,57 +31,153 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return fake
 
 
+def _redis_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+needs_redis = pytest.mark.skipif(not _redis_up(), reason="no Redis at 127.0.0.1:6379")
+
+
+def steps(*pairs: tuple[str, str]) -> list[Step]:
+    return [Step(key, Limit.parse(rate), key) for key, rate in pairs]
+
+
 def test_a_window_admits_its_count_then_says_when_room_returns(clock: Clock) -> None:
-    windows = MovingWindows(Limit.parse("3/minute"))
+    windows = MemoryWindows()
+    three = steps(("k", "3/minute"))
     for _ in range(3):
-        assert windows.hit("k") is None
+        assert windows.hit_now(three) is None
         clock.now += 5
-    assert windows.hit("k") == pytest.approx(45.0)
-    assert windows.hit("other") is None  # keys are independent
+    assert windows.hit_now(three) == (0, pytest.approx(45.0))
+    assert windows.hit_now(steps(("other", "3/minute"))) is None  # keys are independent
     clock.now += 45.001
-    assert windows.hit("k") is None  # the first hit left the window
-    assert windows.hit("k") is not None  # the other two are still in it
+    assert windows.hit_now(three) is None  # the first hit left the window
+    assert windows.hit_now(three) is not None  # the other two are still in it
 
 
-def test_refused_hits_do_not_count(clock: Clock) -> None:
-    windows = MovingWindows(Limit(2, 10.0))
-    windows.hit("k")
-    windows.hit("k")
-    for _ in range(100):
-        clock.now += 0.01
-        assert windows.hit("k") is not None
-    clock.now += 10
-    assert windows.hit("k") is None
+def test_a_full_step_records_nothing_after_it(clock: Clock) -> None:
+    windows = MemoryWindows()
+    walk = steps(("visitor", "1/minute"), ("bot", "5/minute"))
+    assert windows.hit_now(walk) is None
+    for _ in range(10):
+        assert windows.hit_now(walk) == (0, pytest.approx(60.0))
+    # The bot's window saw only the accepted hit: four more visitors fit in it.
+    for n in range(4):
+        assert windows.hit_now(steps((f"v{n}", "1/minute"), ("bot", "5/minute"))) is None
+    assert windows.hit_now(steps(("v9", "1/minute"), ("bot", "5/minute")))[0] == 1  # type: ignore[index]
 
 
 def test_idle_keys_are_swept(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ratelimit, "SWEEP_EVERY", 10)
-    windows = MovingWindows(Limit(5, 60.0))
+    windows = MemoryWindows()
     for visitor in range(9):
-        windows.hit(f"visitor-{visitor}")
+        windows.hit_now(steps((f"visitor-{visitor}", "5/minute")))
     assert len(windows) == 9
     clock.now += 61
-    windows.hit("late")  # the tenth hit sweeps
+    windows.hit_now(steps(("late", "5/minute")))  # the tenth hit sweeps
     assert len(windows) == 1
 
 
-def test_chat_limits_report_scope_and_retry_after(clock: Clock) -> None:
-    limits = RateLimits("2/minute", "3/hour", "1/minute")
-    assert limits.hit_chat("10.0.0.1", "bot") is None
-    assert limits.hit_chat("10.0.0.1", "bot") is None
-    refusal = limits.hit_chat("10.0.0.1", "bot")
-    assert refusal is not None and (refusal.scope, refusal.retry_after) == ("visitor", 60)
-    assert limits.hit_chat("10.0.0.2", "bot") is None  # a third visitor hit for the bot
-    refusal = limits.hit_chat("10.0.0.3", "bot")
-    assert refusal is not None and refusal.scope == "bot" and refusal.retry_after == 3600
-    assert limits.hit_config("10.0.0.1") is None
-    refusal = limits.hit_config("10.0.0.1")
+async def test_chat_limits_slow_the_abuser_and_never_refuse_for_the_bot(clock: Clock) -> None:
+    limits = RateLimits("2/minute", "3/minute", "1/minute", per_address="4/minute")
+    # One visitor (address + session): two messages, then 429 for at most a minute.
+    assert (await limits.hit_chat("10.0.0.1", "bot", "s-one")).refusal is None
+    assert (await limits.hit_chat("10.0.0.1", "bot", "s-one")).refusal is None
+    verdict = await limits.hit_chat("10.0.0.1", "bot", "s-one")
+    assert verdict.refusal is not None
+    assert (verdict.refusal.scope, verdict.refusal.retry_after) == ("visitor", 60)
+    # The bot's budget (3/minute) is spent by a third accepted message: then facts mode.
+    assert (await limits.hit_chat("10.0.0.2", "bot", "s-two")) == ratelimit.ChatVerdict()
+    spent = await limits.hit_chat("10.0.0.3", "bot", "s-three")
+    assert spent.refusal is None and spent.bot_budget_spent
+    # The address window, checked before a body is read, refuses the fifth message.
+    for _ in range(4):
+        assert await limits.hit_address("10.0.0.9", "bot") is None
+    refusal = await limits.hit_address("10.0.0.9", "bot")
+    assert refusal is not None and refusal.scope == "address" and refusal.retry_after <= 60
+    assert await limits.hit_address("10.0.0.9", "other-bot") is None  # per bot
+    assert await limits.hit_config("10.0.0.1") is None
+    refusal = await limits.hit_config("10.0.0.1")
     assert refusal is not None and refusal.scope == "config"
 
 
-def test_no_thread_is_started() -> None:
+async def test_login_attempts_per_address() -> None:
+    limits = RateLimits()
+    for _ in range(30):
+        assert await limits.hit_login("10.1.1.1") is None
+    refusal = await limits.hit_login("10.1.1.1")
+    assert refusal is not None and refusal.scope == "login" and refusal.retry_after <= 900
+    assert await limits.hit_login("10.1.1.2") is None
+
+
+async def test_no_thread_is_started() -> None:
     before = threading.active_count()
     limits = RateLimits()
     for n in range(2000):
-        limits.hit_chat(f"10.0.{n % 250}.{n % 7}", "bot")
+        await limits.hit_chat(f"10.0.{n % 250}.{n % 7}", "bot", None)
     assert threading.active_count() == before
+
+
+# ---- shared through Redis ----------------------------------------------------------------
+
+
+@pytest.fixture
+async def shared_pair() -> AsyncIterator[tuple[RateLimits, RateLimits, str]]:
+    """Two daemons' limits (as two processes would build them) on the same Redis."""
+    bot = f"bot-{uuid.uuid4().hex[:12]}"  # keys of their own: tests may run at once
+    first = RateLimits("3/minute", "5/minute", windows=RedisWindows(REDIS_URL))
+    second = RateLimits("3/minute", "5/minute", windows=RedisWindows(REDIS_URL))
+    yield first, second, bot
+    await first.close()
+    await second.close()
+
+
+@needs_redis
+async def test_two_processes_share_one_count_through_redis(
+    shared_pair: tuple[RateLimits, RateLimits, str],
+) -> None:
+    first, second, bot = shared_pair
+    assert first.shared and second.shared
+    verdicts = [
+        await (first if n % 2 else second).hit_chat("10.2.0.1", bot, "s-shared") for n in range(4)
+    ]
+    assert [v.refusal is None for v in verdicts] == [True, True, True, False]
+    assert verdicts[3].refusal is not None and verdicts[3].refusal.scope == "visitor"
+    assert 1 <= verdicts[3].refusal.retry_after <= 60
+    # The bot's budget (5/minute) holds across both: three accepted so far, two more fit.
+    assert not (await first.hit_chat("10.2.0.2", bot, "s-a")).bot_budget_spent
+    assert not (await second.hit_chat("10.2.0.3", bot, "s-b")).bot_budget_spent
+    assert (await first.hit_chat("10.2.0.4", bot, "s-c")).bot_budget_spent
+    assert (await second.hit_chat("10.2.0.5", bot, "s-d")).bot_budget_spent
+    assert first.windows.failures == second.windows.failures == 0  # type: ignore[attr-defined]
+
+
+@needs_redis
+async def test_a_refused_step_spends_nothing_in_redis(
+    shared_pair: tuple[RateLimits, RateLimits, str],
+) -> None:
+    first, _second, bot = shared_pair
+    for _ in range(3):
+        await first.hit_chat("10.3.0.1", bot, "s-loud")
+    for _ in range(20):  # refused by the visitor window: the bot's budget is untouched
+        assert (await first.hit_chat("10.3.0.1", bot, "s-loud")).refusal is not None
+    for n in range(2):
+        assert not (await first.hit_chat(f"10.3.1.{n}", bot, f"s-{n}")).bot_budget_spent
+
+
+async def test_redis_down_falls_back_to_this_process(caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    windows = RedisWindows(f"redis://127.0.0.1:{port}/0")
+    limits = RateLimits("2/minute", windows=windows)
+    results = [await limits.hit_chat("10.4.0.1", "bot", "s-x") for _ in range(3)]
+    assert [r.refusal is None for r in results] == [True, True, False]
+    assert windows.failures == 1  # one failure, then this process counts alone for a while
+    assert "Redis did not answer" in caplog.text
+    await limits.close()

@@ -24,7 +24,8 @@ from tcai.access.permissions import workspaces_for
 from tcai.bots.facts import FACT_FIELDS, HOURS_FIELDS, change_facts, current_facts
 from tcai.bots.service import set_bot_status, workspace_bots
 from tcai.chat.hours import DAY_NAMES, Week
-from tcai.daemon.keys import ENGINE, SETTINGS
+from tcai.daemon.keys import ENGINE, LIMITS, METRICS, SETTINGS
+from tcai.daemon.middlewares import CLIENT
 from tcai.daemon.portal.chart import activity_chart
 from tcai.daemon.portal.web import (
     STATIC,
@@ -149,6 +150,17 @@ def _login_page(
 @html_errors
 async def login_submit(request: web.Request) -> web.Response:
     engine, settings = request.app[ENGINE], request.app[SETTINGS]
+    # Attempts per address, shared by every daemon through Redis when REDIS_URL is set,
+    # before any form is read or password hashed (docs/http-api.md, "Rate limits"); the
+    # per-account lockout and failure throttle live in the database (tcai/access/auth.py).
+    refusal = await request.app[LIMITS].hit_login(request[CLIENT])
+    if refusal is not None:
+        request.app[METRICS].rate_limited.labels(refusal.scope).inc()
+        response = error_page(
+            request, 429, "Too many sign-in attempts from your network; try again later."
+        )
+        response.headers["Retry-After"] = str(refusal.retry_after)
+        return response
     form = await read_form(request)
     if not from_our_origin(request) or not tokens_match(login_token(request), form.get("csrf")):
         return error_page(request, 403, "This sign-in form has expired; reload the page.")
@@ -161,7 +173,7 @@ async def login_submit(request: web.Request) -> web.Response:
             settings,
             email,
             password,
-            ip=request.remote,
+            ip=request[CLIENT],
             user_agent=request.headers.get("User-Agent"),
         )
     except LoginFailed as exc:

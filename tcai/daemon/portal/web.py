@@ -56,6 +56,7 @@ STATUS_TITLES = {
     404: "Not found",
     405: "Not allowed",
     413: "Too much data",
+    429: "Please wait a moment",
     422: "Please check the form",
 }
 
