@@ -4,19 +4,24 @@ A real `tcai serve` (its own process) with the default limits, a stub LLM answer
 `--llm-ms` (its own process), and this load generator. Two phases in the same run:
 
 1. baseline: `--visitors` normal visitors chat for `--seconds`, each from its own
-   loopback address (127.0.1.N), one message every 1-2 s, each with its own session;
-2. under attack: the same visitors again, while 20 abusive addresses (127.0.2.1-20) each
-   send messages as fast as the daemon answers them, inventing a new session id for
-   every message (the cheapest way to dodge a per-session limit).
+   loopback address (127.0.1.N), one message every 4-10 s (people type), each with its
+   own session;
+2. under attack, for `--attack-seconds`: the same visitors again, while 20 abusive
+   addresses (127.0.2.1-20) each send messages as fast as the daemon answers them,
+   inventing a new session id for every message (the cheapest way to dodge a
+   per-session limit).
 
 Each address is a real source address on loopback (the daemon sees distinct peers; no
 proxy header is trusted). Printed per phase: normal visitors' success rate (HTTP 200 with
-an answer) and p50/p99 latency, how many of their answers came from the LLM, and for the
-attack the abusers' accepted and refused (429) messages and the largest Retry-After.
-Target: normal visitors' success 100 % and p99 within 2× the baseline's; no Retry-After
-over 60 s. Figures are wall-clock on a shared 2-core machine: read them as bounds.
+an answer) and p50/p99 latency, how many of their answers came from the LLM (under attack
+also after its first minute, once the flood counts as heavy and cannot touch the bot's
+reserve), and for the attack the abusers' accepted and refused (429) messages and the
+largest Retry-After. Target: normal visitors' success 100 % and p99 within 2× the
+baseline's; no Retry-After over 60 s. Figures are wall-clock on a shared 2-core machine:
+read them as bounds.
 
-Usage: python bench/abuse_bench.py [--visitors 20] [--seconds 20] [--llm-ms 300]
+Usage: python bench/abuse_bench.py [--visitors 20] [--seconds 20] [--attack-seconds 90]
+       [--llm-ms 300]
        [--postgres postgresql://postgres@127.0.0.1:5432/test]   (default: SQLite)
 """
 
@@ -69,6 +74,9 @@ class Tally:
     failed: int = 0
     sources: dict[str, int] = field(default_factory=dict)
     retry_after: int = 0
+    late: list[str] = field(default_factory=list)
+    """Sources of the answers after `late_after` (the attack's second minute on)."""
+    late_after: float = float("inf")
 
     @property
     def sent(self) -> int:
@@ -98,6 +106,8 @@ async def send(client: aiohttp.ClientSession, daemon: Daemon, headers, body, tal
     if status == 200 and data.get("reply"):
         tally.ok += 1
         tally.sources[data["source"]] = tally.sources.get(data["source"], 0) + 1
+        if started >= tally.late_after:
+            tally.late.append(data["source"])
     elif status == 429:
         tally.refused += 1
         tally.retry_after = max(tally.retry_after, int(retry or 0))
@@ -112,7 +122,7 @@ async def normal_visitor(daemon: Daemon, headers, n: int, until: float, tally: T
         while time.monotonic() < until:
             body = {"message": rng.choice(QUESTIONS), "session_id": session_id}
             await send(client, daemon, headers, body, tally)
-            await asyncio.sleep(rng.uniform(1.0, 2.0))
+            await asyncio.sleep(rng.uniform(4.0, 10.0))
 
 
 async def abuser(daemon: Daemon, headers, n: int, until: float, tally: Tally) -> None:
@@ -125,17 +135,26 @@ async def abuser(daemon: Daemon, headers, n: int, until: float, tally: Tally) ->
 def report(name: str, visitors: Tally) -> None:
     rate = 100.0 * visitors.ok / max(1, visitors.sent)
     llm = visitors.sources.get("llm", 0)
+    late = (
+        f"; after the first minute {visitors.late.count('llm')}/{len(visitors.late)}"
+        if visitors.late
+        else ""
+    )
     print(
         f"  {name:<13} normal visitors: {visitors.ok}/{visitors.sent} answered ({rate:.1f} %), "
         f"p50 {pct(visitors.latencies, 50) * 1000:.0f} ms, "
         f"p99 {pct(visitors.latencies, 99) * 1000:.0f} ms, from the LLM {llm}/{visitors.ok}"
+        f"{late}"
     )
 
 
 async def phase(daemon: Daemon, visitors: int, seconds: float, attack: bool) -> tuple[Tally, Tally]:
     headers = {"Origin": ORIGIN, "Authorization": f"Bearer {await token(daemon)}"}
-    until = time.monotonic() + seconds
+    started = time.monotonic()
+    until = started + seconds
     normal, abusive = Tally(), Tally()
+    if attack:
+        normal.late_after = started + 60
     tasks = [normal_visitor(daemon, headers, n, until, normal) for n in range(visitors)]
     if attack:
         tasks += [abuser(daemon, headers, n, until, abusive) for n in range(ABUSERS)]
@@ -147,6 +166,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--visitors", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--attack-seconds", type=float, default=90.0)
     parser.add_argument("--llm-ms", type=int, default=300)
     parser.add_argument("--postgres", help="a PostgreSQL server URL (a scratch database is made)")
     args = parser.parse_args()
@@ -190,13 +210,15 @@ async def main() -> None:
             engine = "PostgreSQL" if args.postgres else "SQLite"
             print(
                 f"abuse bench on {engine} ({os.cpu_count()} cores): {args.visitors} normal "
-                f"visitors, {ABUSERS} abusive addresses, {args.seconds:.0f} s a phase, "
+                f"visitors, {ABUSERS} abusive addresses, baseline {args.seconds:.0f} s, "
+                f"attack {args.attack_seconds:.0f} s, "
                 f"LLM {args.llm_ms} ms; default limits"
             )
             results = {}
             for name, attack in (("baseline", False), ("under attack", True)):
                 async with Daemon(env, CLIENT, log_path=Path(work) / "daemon.log") as daemon:
-                    results[name] = await phase(daemon, args.visitors, args.seconds, attack)
+                    seconds = args.attack_seconds if attack else args.seconds
+                    results[name] = await phase(daemon, args.visitors, seconds, attack)
                 report(name, results[name][0])
             abusive = results["under attack"][1]
             print(

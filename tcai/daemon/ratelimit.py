@@ -7,13 +7,17 @@ Four moving windows, each with its own key:
 |---|---|---|---|
 | visitor | client address + session + bot | `CHAT_RATE_LIMIT` 30/minute | 429 to that visitor |
 | address | client address + bot | `CHAT_ADDRESS_RATE_LIMIT` 60/minute | 429 to that address |
-| bot | bot | `CHAT_BOT_RATE_LIMIT` 120/minute | answered from facts, no LLM |
+| bot | bot | `CHAT_BOT_RATE_LIMIT` 120/minute | the reserve, then answered from facts |
+| reserve | bot | as much again, for light addresses | answered from facts, no LLM |
 | config | client address | 120/minute | 429 (widget config) |
 | login | client address | 30 per 15 minutes | 429 (portal login form) |
 
 The bot's window is a budget, not a door: when it is spent the turn is still answered,
 from the business's facts without the LLM, so no crowd of addresses can make a bot say
-"too many requests" to everyone (and the LLM bill stays bounded). Every refusal's
+"too many requests" to everyone (and the LLM bill stays bounded). A reserve as large as
+the budget is kept for light addresses (at most `LIGHT_MESSAGES` messages in their
+address window): a flood spends the shared budget, never the reserve, so the business's
+real visitors keep getting the LLM's answers while it lasts. Every refusal's
 Retry-After is at most its window (a minute for chat), never an hour.
 
 A chat message hits its address window before its body is read (`hit_address`), then,
@@ -48,6 +52,9 @@ REDIS_TIMEOUT_S = 0.25
 REDIS_RETRY_S = 5.0
 """After a Redis failure, this process counts on its own for this long before retrying."""
 KEY_PREFIX = "tcai:rl:"
+LIGHT_MESSAGES = 10
+"""An address that sent at most this many messages to a bot in its address window (a
+minute by default) may use the bot's reserve once the shared budget is spent."""
 log = logging.getLogger("tcai.daemon")
 
 
@@ -75,6 +82,8 @@ class Step:
     scope: str
     limit: Limit
     key: str
+    record: bool = True
+    """False: only look (is there room?) and count nothing, e.g. how busy an address is."""
 
 
 @dataclass(frozen=True)
@@ -82,14 +91,17 @@ class ChatVerdict:
     refusal: Refusal | None = None
     """Set: answer 429 with this scope and Retry-After."""
     bot_budget_spent: bool = False
-    """The bot's window is full: answer from facts, without the LLM."""
+    """The bot's window and its reserve are spent: answer from facts, without the LLM."""
+    from_reserve: bool = False
+    """The bot's window is spent and this light visitor was let through on the reserve."""
 
 
 class Windows(Protocol):
     async def hit(self, steps: Sequence[Step]) -> tuple[int, float] | None:
         """Hit each step's window in order. The first full window stops the walk: its
-        index and the seconds until it has room come back, and it and the steps after
-        it record nothing. None: every window had room and recorded the hit."""
+        index and the seconds until it has room come back; the steps before it have
+        recorded the hit, it and the steps after it record nothing. None: every window
+        had room and recorded the hit (a step with `record=False` only looks)."""
 
     async def close(self) -> None: ...
 
@@ -115,8 +127,9 @@ class MemoryWindows:
                 horizon = now - window
                 del hits[: next((i for i, at in enumerate(hits) if at > horizon), len(hits))]
             if len(hits) >= step.limit.amount:
-                return index, hits[0] + window - now
-            hits.append(now)
+                return index, hits[-step.limit.amount] + window - now
+            if step.record:
+                hits.append(now)
         self._since_sweep += 1
         if self._since_sweep >= SWEEP_EVERY:
             self._sweep(now)
@@ -142,24 +155,32 @@ class MemoryWindows:
         return None
 
 
-# KEYS: one sorted set per step. ARGV: a unique member, then (amount, window ms) per step.
-# Redis's clock, not the caller's: hosts whose clocks differ still share one window.
+# KEYS: one sorted set per step. ARGV: a unique member, then (amount, window ms, record)
+# per step. The same walk as `MemoryWindows.hit_now`, on Redis's clock, not the caller's:
+# hosts whose clocks differ still share one window.
 _HIT_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-for i, key in ipairs(KEYS) do
-  local amount = tonumber(ARGV[i * 2])
-  local window = tonumber(ARGV[i * 2 + 1])
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  if redis.call('ZCARD', key) >= amount then
-    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    return {i, tonumber(oldest[2]) + window - now}
+local function record(upto)
+  for j = 1, upto do
+    if ARGV[j * 3 + 1] == '1' then
+      redis.call('ZADD', KEYS[j], now, ARGV[1])
+      redis.call('PEXPIRE', KEYS[j], tonumber(ARGV[j * 3]))
+    end
   end
 end
 for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now, ARGV[1])
-  redis.call('PEXPIRE', key, tonumber(ARGV[i * 2 + 1]))
+  local amount = tonumber(ARGV[i * 3 - 1])
+  local window = tonumber(ARGV[i * 3])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local count = redis.call('ZCARD', key)
+  if count >= amount then
+    local oldest = redis.call('ZRANGE', key, count - amount, count - amount, 'WITHSCORES')
+    record(i - 1)
+    return {i, tonumber(oldest[2]) + window - now}
+  end
 end
+record(#KEYS)
 return {0, 0}
 """
 
@@ -190,7 +211,7 @@ class RedisWindows:
             return self.fallback.hit_now(steps)
         args: list[Any] = [f"{self._prefix}{next(self._members)}"]
         for step in steps:
-            args += [step.limit.amount, int(step.limit.seconds * 1000)]
+            args += [step.limit.amount, int(step.limit.seconds * 1000), int(step.record)]
         try:
             async with asyncio.timeout(REDIS_TIMEOUT_S * 2):
                 index, wait_ms = await self._script(
@@ -278,9 +299,19 @@ class RateLimits:
         if found is None:
             return ChatVerdict()
         index, refusal = found
-        if index == 1:
-            return ChatVerdict(bot_budget_spent=True)
-        return ChatVerdict(refusal=refusal)
+        if index == 0:
+            return ChatVerdict(refusal=refusal)
+        # The shared budget is spent. The reserve, as large again, is kept for addresses
+        # that sent at most `LIGHT_MESSAGES` messages in their address window: a crowd
+        # flooding the bot cannot spend it, the business's real visitors can.
+        light = Limit(LIGHT_MESSAGES + 1, self.address.seconds)  # this message included
+        reserve = (
+            Step("light", light, f"a|{bot_id}|{ip}", record=False),
+            Step("reserve", self.bot, f"r|{bot_id}"),
+        )
+        if await self._walk(reserve) is None:
+            return ChatVerdict(from_reserve=True)
+        return ChatVerdict(bot_budget_spent=True)
 
     async def hit_config(self, ip: str) -> Refusal | None:
         found = await self._walk((Step("config", self.config, f"c|{ip}"),))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
@@ -91,8 +92,12 @@ async def test_chat_limits_slow_the_abuser_and_never_refuse_for_the_bot(clock: C
     verdict = await limits.hit_chat("10.0.0.1", "bot", "s-one")
     assert verdict.refusal is not None
     assert (verdict.refusal.scope, verdict.refusal.retry_after) == ("visitor", 60)
-    # The bot's budget (3/minute) is spent by a third accepted message: then facts mode.
+    # The bot's budget (3/minute) is spent by a third accepted message; a light address
+    # then draws on the reserve (as large again), and after that, facts mode.
     assert (await limits.hit_chat("10.0.0.2", "bot", "s-two")) == ratelimit.ChatVerdict()
+    for n in range(3):
+        verdict = await limits.hit_chat(f"10.0.1.{n}", "bot", "s-light")
+        assert verdict.from_reserve and not verdict.bot_budget_spent
     spent = await limits.hit_chat("10.0.0.3", "bot", "s-three")
     assert spent.refusal is None and spent.bot_budget_spent
     # The address window, checked before a body is read, refuses the fifth message.
@@ -104,6 +109,30 @@ async def test_chat_limits_slow_the_abuser_and_never_refuse_for_the_bot(clock: C
     assert await limits.hit_config("10.0.0.1") is None
     refusal = await limits.hit_config("10.0.0.1")
     assert refusal is not None and refusal.scope == "config"
+
+
+async def test_a_flood_cannot_spend_the_reserve_kept_for_light_visitors(clock: Clock) -> None:
+    """One address floods at a message a second for two minutes; a real visitor writing
+    in the second minute still gets the LLM from the reserve (the flood, heavy after its
+    first ten messages, can spend only the shared budget)."""
+    limits = RateLimits("100/minute", "5/minute", per_address="60/minute")
+    flood = Counter[str]()
+    for second in range(120):
+        clock.now = 1000.0 + second
+        if await limits.hit_address("203.0.113.66", "bot") is not None:
+            flood["429"] += 1
+            continue
+        verdict = await limits.hit_chat("203.0.113.66", "bot", f"s-{second:04d}")
+        flood[
+            "reserve" if verdict.from_reserve else "facts" if verdict.bot_budget_spent else "llm"
+        ] += 1
+        if second == 90:
+            assert await limits.hit_address("198.51.100.7", "bot") is None
+            visitor = await limits.hit_chat("198.51.100.7", "bot", "s-real-visitor")
+            assert visitor.from_reserve, visitor
+    # The flood got the reserve only while it was light (its first ten messages).
+    assert flood["reserve"] == 5 and flood["llm"] == 10
+    assert flood["facts"] > 90
 
 
 async def test_login_attempts_per_address() -> None:
@@ -152,6 +181,10 @@ async def test_two_processes_share_one_count_through_redis(
     # The bot's budget (5/minute) holds across both: three accepted so far, two more fit.
     assert not (await first.hit_chat("10.2.0.2", bot, "s-a")).bot_budget_spent
     assert not (await second.hit_chat("10.2.0.3", bot, "s-b")).bot_budget_spent
+    # Then the reserve (5 more, light addresses only), shared too; then facts.
+    for n in range(5):
+        limits = first if n % 2 else second
+        assert (await limits.hit_chat(f"10.2.1.{n}", bot, "s-c")).from_reserve
     assert (await first.hit_chat("10.2.0.4", bot, "s-c")).bot_budget_spent
     assert (await second.hit_chat("10.2.0.5", bot, "s-d")).bot_budget_spent
     assert first.windows.failures == second.windows.failures == 0  # type: ignore[attr-defined]
@@ -168,6 +201,26 @@ async def test_a_refused_step_spends_nothing_in_redis(
         assert (await first.hit_chat("10.3.0.1", bot, "s-loud")).refusal is not None
     for n in range(2):
         assert not (await first.hit_chat(f"10.3.1.{n}", bot, f"s-{n}")).bot_budget_spent
+
+
+@needs_redis
+async def test_redis_walks_like_memory(shared_pair: tuple[RateLimits, RateLimits, str]) -> None:
+    """The same steps give the same answers in Redis and in memory: earlier steps record,
+    the full one and those after it do not, a look-only step never records."""
+    first, _second, bot = shared_pair
+    memory = MemoryWindows()
+    walks = [
+        steps((f"{bot}-a", "3/minute"), (f"{bot}-b", "2/minute")),
+        steps((f"{bot}-a", "3/minute")),
+        [Step("peek", Limit(2, 60.0), f"{bot}-b", record=False), *steps((f"{bot}-c", "9/minute"))],
+    ]
+    seen_redis, seen_memory = [], []
+    for walk in [walks[0]] * 3 + [walks[1]] * 2 + [walks[2]] * 2:
+        found = await first.windows.hit(walk)
+        seen_redis.append(None if found is None else found[0])
+        found = memory.hit_now(walk)
+        seen_memory.append(None if found is None else found[0])
+    assert seen_redis == seen_memory == [None, None, 1, 0, 0, 0, 0]
 
 
 async def test_redis_down_falls_back_to_this_process(caplog: pytest.LogCaptureFixture) -> None:
