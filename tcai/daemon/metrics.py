@@ -160,6 +160,11 @@ class Metrics:
             "Connections closed at once: their client address held too many",
             registry=r,
         )
+        self.connections_evicted = Counter(
+            "tcai_connections_evicted_total",
+            "Connections waiting for a request, closed to keep file descriptors free",
+            registry=r,
+        )
         self.kill_switch = Counter(
             "tcai_paused_answers_total", "Chats answered by a paused bot", registry=r
         )

@@ -20,6 +20,11 @@ the `AppRunner` builds. `DoorRunner` makes a `DoorServer`, whose connections are
   connections to this process has any further one closed at once, before a byte is read
   (trusted proxies are exempt: they carry everyone). Counted in
   `tcai_connections_refused_total`, logged at most once a minute per address.
+- **Descriptors never run out.** Past `RLIMIT_NOFILE` minus `FD_RESERVE` open
+  connections, each new one closes the oldest connection still waiting for a whole
+  request (stalled or idle; never one being answered), counted in
+  `tcai_connections_evicted_total`. A flood of stalled connections from many addresses
+  then costs its oldest members their sockets, not the daemon its ability to accept.
 - **aiohttp's parser errors in our error shape.** A request the parser refuses (a bad
   request line, a bad header, a line too long, invalid chunking…) gets 400 `bad_request`
   (413 `payload_too_large` when aiohttp reports a line too long) with a request id, and
@@ -57,6 +62,9 @@ REFUSAL_LOG_SECONDS = 60.0
 """At most one log line per client address per this long about refused connections."""
 REFUSAL_LOG_ADDRESSES = 4096
 """Addresses remembered for that throttle; beyond it, lines older than a minute go."""
+FD_RESERVE = 64
+"""Descriptors kept free of client connections: the database pool, log files, the LLM
+client, and room to accept a health check while connections are being evicted."""
 UNPARSED_ROUTE = "unparsed"
 """The route label of requests aiohttp's parser refused (`tcai_http_requests_total`)."""
 SECURITY_HEADERS = {
@@ -81,8 +89,14 @@ class BodyTimeout(TcaiError):
 class Door:
     """The connection rules of one daemon process, shared by all its connections."""
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, open_files: int = 0) -> None:
         self.header_timeout = float(settings.header_timeout_seconds)
+        self.max_open = max(16, open_files - FD_RESERVE) if open_files else 0
+        """Connections this process may hold before a new one evicts the oldest that
+        has not sent a whole request (0: no ceiling). Keeps descriptors free, so a flood
+        of stalled connections never leaves the daemon unable to accept a health check."""
+        self.connections: dict[DoorProtocol, None] = {}
+        """Open connections, oldest first (a dict keeps insertion order)."""
         self.body_timeout = float(settings.body_timeout_seconds)
         self.cap = settings.max_connections_per_address
         self.addresses = ClientAddresses(settings.trusted_proxies)
@@ -100,6 +114,23 @@ class Door:
             return False
         self.open[host] = held + 1
         return True
+
+    def enter(self, protocol: DoorProtocol) -> None:
+        """A connection was admitted: when descriptors run low, close the oldest one
+        still waiting for a whole request (a stalled or idle connection; never one
+        whose request is being answered)."""
+        connections = self.connections
+        if self.max_open and len(connections) >= self.max_open:
+            for candidate in connections:
+                if candidate.waiting_for_request():
+                    del connections[candidate]
+                    self.metrics.connections_evicted.inc()
+                    candidate.evict()
+                    break
+        connections[protocol] = None
+
+    def leave(self, protocol: DoorProtocol) -> None:
+        self.connections.pop(protocol, None)
 
     def release(self, host: str) -> None:
         held = self.open.get(host, 0) - 1
@@ -159,10 +190,12 @@ class DoorProtocol(web.RequestHandler):
                 return
             self._address = host
         super().connection_made(transport)
+        self._door.enter(self)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         if self._refused:
             return
+        self._door.leave(self)
         if self._address is not None:
             self._door.release(self._address)
             self._address = None
@@ -171,6 +204,15 @@ class DoorProtocol(web.RequestHandler):
             self._body_timer = None
         self._timed_body = None
         super().connection_lost(exc)
+
+    def waiting_for_request(self) -> bool:
+        """No request is being answered or queued: the connection waits for headers."""
+        return not self._request_in_progress and not self._messages
+
+    def evict(self) -> None:
+        transport = self.transport
+        if transport is not None:
+            transport.abort()  # frees the descriptor now
 
     # ---- the body deadline ---------------------------------------------------------------
 

@@ -110,7 +110,8 @@ async def _serve(
     loop = asyncio.get_running_loop()
     _quiet_accept_errors(loop, open_files)
     app = create_app(settings, demo=demo, worker=worker)
-    runner = DoorRunner(app, Door(settings, app[METRICS]), shutdown_timeout=DRAIN_SECONDS)
+    door = Door(settings, app[METRICS], open_files)
+    runner = DoorRunner(app, door, shutdown_timeout=DRAIN_SECONDS)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
     try:
