@@ -83,10 +83,11 @@ class CliState:
 
     def migrated_engine(self) -> Engine:
         """An engine whose schema is current; a clear error otherwise."""
-        from tcai.db.migrate import get_status
+        from tcai.db.migrate import get_status, refuse_unknown
 
         engine = self.engine()
         status = get_status(engine)
+        refuse_unknown(status)
         if not status.up_to_date:
             where = "is empty" if status.current is None else "has an old schema"
             raise MigrationRequired(

@@ -134,7 +134,8 @@ def get_status(engine: Engine) -> MigrationStatus:
     return MigrationStatus(current=current, head=chain[-1], pending=tuple(chain[done:]))
 
 
-def _refuse_unknown(status: MigrationStatus) -> None:
+def refuse_unknown(status: MigrationStatus) -> None:
+    """A database migrated by a newer tcai: one line saying how to get back."""
     if status.unknown:
         raise MigrationRequired(
             f"the database is at revision {status.current}, which this version of tcai "
@@ -146,7 +147,7 @@ def _refuse_unknown(status: MigrationStatus) -> None:
 def upgrade(engine: Engine, revision: str = "head") -> MigrationStatus:
     """Bring the schema to `revision`; returns the status before the upgrade."""
     before = get_status(engine)
-    _refuse_unknown(before)
+    refuse_unknown(before)
     try:
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
@@ -163,7 +164,7 @@ def plan_downgrade(engine: Engine, target: str) -> DowngradePlan:
     """What `downgrade(engine, target)` would undo. `target` is a shipped revision id,
     `base` (nothing left: every table dropped) or `-N` (N revisions back)."""
     status = get_status(engine)
-    _refuse_unknown(status)
+    refuse_unknown(status)
     chain = revisions()
     if status.current is None:
         raise InvalidInput("the database has no tcai schema; there is nothing to downgrade")
@@ -199,7 +200,7 @@ def downgrade(engine: Engine, revision: str) -> MigrationStatus:
     """Undo revisions down to `revision` (an id, `base` or `-N`, as `plan_downgrade`);
     returns the status before the downgrade."""
     before = get_status(engine)
-    _refuse_unknown(before)
+    refuse_unknown(before)
     if re.fullmatch(r"-\d+", revision.strip()):
         plan = plan_downgrade(engine, revision)
         revision = plan.target or "base"

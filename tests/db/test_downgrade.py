@@ -155,7 +155,8 @@ def test_downgrade_minus_one_and_bad_targets(cli, migrated) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [("db", "status"), ("db", "upgrade"), ("db", "downgrade", "-1")]
+    "command",
+    [("db", "status"), ("db", "upgrade"), ("db", "downgrade", "-1"), ("bots", "list")],
 )
 def test_a_revision_this_version_does_not_know_is_named(cli, migrated, command) -> None:
     """A newer tcai migrated the database (the rollback installed an older one first):
