@@ -20,7 +20,7 @@ the `AppRunner` builds. `DoorRunner` makes a `DoorServer`, whose connections are
   connections to this process has any further one closed at once, before a byte is read
   (trusted proxies are exempt: they carry everyone). Counted in
   `tcai_connections_refused_total`, logged at most once a minute per address.
-- **Descriptors never run out.** Past `RLIMIT_NOFILE` minus `FD_RESERVE` open
+- **Descriptors never run out.** Past `RLIMIT_NOFILE` minus `FD_RESERVE` (256) open
   connections, each new one closes the oldest connection still waiting for a whole
   request (stalled or idle; never one being answered), counted in
   `tcai_connections_evicted_total`. A flood of stalled connections from many addresses
@@ -62,9 +62,10 @@ REFUSAL_LOG_SECONDS = 60.0
 """At most one log line per client address per this long about refused connections."""
 REFUSAL_LOG_ADDRESSES = 4096
 """Addresses remembered for that throttle; beyond it, lines older than a minute go."""
-FD_RESERVE = 64
+FD_RESERVE = 256
 """Descriptors kept free of client connections: the database pool, log files, the LLM
-client, and room to accept a health check while connections are being evicted."""
+client, and room for one batch of accepts (asyncio accepts up to the listen backlog,
+128, before the first of them reaches `connection_made` and can evict anyone)."""
 UNPARSED_ROUTE = "unparsed"
 """The route label of requests aiohttp's parser refused (`tcai_http_requests_total`)."""
 SECURITY_HEADERS = {
