@@ -1,4 +1,4 @@
-"""`tcai leads`: list, export, and recover the spool."""
+"""`tcai leads`: list, export, change one lead's status, and recover the spool."""
 
 from __future__ import annotations
 
@@ -14,7 +14,12 @@ from tcai.cli.context import state
 from tcai.cli.options import JsonOpt, SinceOpt, StatusOpt, WorkspaceOpt
 from tcai.errors import UsageError
 
-leads_app = typer.Typer(help="Leads: list, export, recover the spool.", no_args_is_help=True)
+MAX_LEAD_ID = 2**31 - 1
+"""Lead ids are 32-bit integers on PostgreSQL; a larger number names no lead."""
+
+leads_app = typer.Typer(
+    help="Leads: list, export, change status, recover the spool.", no_args_is_help=True
+)
 
 
 @leads_app.command("list")
@@ -83,6 +88,38 @@ def leads_export(
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
         handle.write(text)
     output.info(f"wrote {len(rows)} lead(s) to {output_file}")
+
+
+@leads_app.command("status")
+def leads_status(
+    ctx: typer.Context,
+    lead: Annotated[str, typer.Argument(metavar="LEAD", help="The lead id (tcai leads list).")],
+    status: Annotated[str, typer.Argument(metavar="STATUS", help="new, contacted, won or lost.")],
+    workspace: Annotated[
+        str | None, typer.Option("--workspace", "-w", help="Only a lead of this client.")
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Move a lead to new, contacted, won or lost (audited; won is stored as converted)."""
+    if not lead.strip().isdigit() or not 1 <= int(lead) <= MAX_LEAD_ID:
+        raise UsageError(
+            f"LEAD must be a lead id, a number as `tcai leads list` shows; got '{lead}'"
+        )
+    from tcai.bots.clients import change_lead_status
+
+    cli = state(ctx)
+    result = change_lead_status(
+        cli.migrated_engine(), int(lead), status, actor=cli.actor, client=workspace
+    )
+    if json_:
+        output.emit_json(result)
+    elif result["changed"]:
+        output.result(
+            f"✓ lead {result['lead_id']} of {result['client_id']}: "
+            f"{result['previous_status']} → {result['status']}"
+        )
+    else:
+        output.result(f"no change; lead {result['lead_id']} is already {result['status']}")
 
 
 @leads_app.command("recover")
