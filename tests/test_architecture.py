@@ -32,6 +32,7 @@ FLOORS: dict[str, int] = {
     "tcai.delivery": 6,
     "tcai.bots": 7,
     "tcai.chat": 8,
+    "tcai.knowledge": 8,  # beside chat: uses bots and the delivery SSRF guard, never chat
     "tcai.quality": 9,
     "tcai.daemon": 10,
     "tcai.cli": 11,  # `tcai serve` starts the daemon; the daemon never calls the CLI

@@ -27,8 +27,9 @@ import hmac
 import ipaddress
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -177,15 +178,18 @@ def _split(url: str, allow_private: bool) -> tuple[str, int]:
     return host, port or (443 if parts.scheme == "https" else 80)
 
 
-async def resolve_target(url: str, allow_private: bool) -> Target:
+async def resolve_target(
+    url: str, allow_private: bool, *, getaddrinfo: Callable[..., Any] = socket.getaddrinfo
+) -> Target:
     """Resolve the URL's host (in a thread) and vet every address it resolves to.
 
     Every address must pass: a name that resolves to one public and one private address
-    is refused, so a rebinding DNS server cannot win by answering twice."""
+    is refused, so a rebinding DNS server cannot win by answering twice. `getaddrinfo`
+    is the system's; the knowledge import's tests pass one that names their local sites."""
     host, port = _split(url, allow_private)
     try:
         infos = await asyncio.to_thread(
-            socket.getaddrinfo, host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+            getaddrinfo, host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
         )
     except (socket.gaierror, UnicodeError) as exc:
         raise TargetRefused(f"cannot resolve {host} ({exc})") from None
