@@ -102,6 +102,23 @@ _RATE = re.compile(
 _RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 
+def parse_alert_target(value: str) -> str:
+    """An alert target: an http(s) webhook URL or an e-mail address."""
+    value = value.strip()
+    if "://" in value:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"'{value}' is not an http(s) URL such as https://hooks.agency.example/tcai"
+            )
+        return value
+    if not _EMAIL.match(value):
+        raise ValueError(
+            f"'{value}' is neither a webhook URL nor an e-mail address such as ops@agency.example"
+        )
+    return value
+
+
 def mask_url_password(url: str) -> str:
     """'postgresql://tcai:s3cret@db/tcai' → 'postgresql://tcai:***@db/tcai': a URL's
     password never reaches output (`tcai config show`, messages, the portal)."""
@@ -214,6 +231,13 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     """Lets webhooks reach loopback and private addresses (and plain http): tests and
     development only, refused in production."""
+    canary_interval_minutes: Annotated[int, Field(ge=0, le=7 * 24 * 60)] = 0
+    """The daemon runs every bot's canary conversations this often and after every change
+    of a bot's config (docs/canaries.md). 0: the daemon runs none (`tcai canary run` still
+    does)."""
+    canary_alerts: Annotated[tuple[str, ...], NoDecode] = ()
+    """The agency's webhook URLs and e-mail addresses told when a bot's canaries start
+    failing (once per failure streak) and when they pass again."""
 
     @property
     def is_production(self) -> bool:
@@ -390,6 +414,15 @@ class Settings(BaseSettings):
             return None
         if not _EMAIL.match(value):
             raise ValueError("must be an e-mail address such as tcai@your-agency.example")
+        return value
+
+    @field_validator("canary_alerts", mode="before")
+    @classmethod
+    def _canary_alerts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        if isinstance(value, (list, tuple)):
+            return tuple(parse_alert_target(str(item)) for item in value)
         return value
 
     @field_validator("webhook_allow_private", mode="after")

@@ -20,8 +20,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StringConstraints,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -152,6 +154,17 @@ class WidgetLook(_Model):
     quick_replies: tuple[QuickReply, ...] | None = None
 
 
+class CanarySpec(_Model):
+    """An operator's canary: a visitor question and the texts its answer must contain
+    (each one, case and spacing aside; docs/canaries.md)."""
+
+    question: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    expect: Annotated[
+        tuple[Annotated[str, StringConstraints(min_length=1, max_length=200)], ...],
+        Field(min_length=1, max_length=10),
+    ]
+
+
 DEFAULT_LEAD_TRIGGERS = (
     "price",
     "pricing",
@@ -182,6 +195,17 @@ class BotConfig(_Model):
     webhook_secret: str | None = None
     notify_emails: tuple[str, ...] = ()
     widget: WidgetLook = WidgetLook()
+    canaries: Annotated[tuple[CanarySpec, ...], Field(max_length=20)] = ()
+    """The operator's own canary questions, run beside those derived from the facts."""
+
+    @model_serializer(mode="wrap")
+    def _omit_no_canaries(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Stored documents written before canaries existed stay equal to a fresh dump,
+        # so a change never reports "canaries" as changed when it was not.
+        data = handler(self)
+        if isinstance(data, dict) and not data.get("canaries"):
+            data.pop("canaries", None)
+        return data
 
     @property
     def preset(self) -> str:

@@ -96,6 +96,10 @@ class ChatRequest:
     use_llm: bool = True
     """False when the bot's LLM budget for the moment is spent (the daemon's per-bot rate
     limit): the turn is answered from the business's facts, never refused."""
+    canary: bool = False
+    """A scripted check of the bot (`tcai.quality.canary`, docs/canaries.md): answered by
+    the same pipeline, but it reserves no quota and writes nothing — no conversation,
+    message, lead, usage, outbox row or spool entry."""
 
 
 @dataclass
@@ -206,7 +210,7 @@ class ChatEngine:
                         now,
                         message_cap=cap,
                         leads_cap=leads_cap,
-                        reserve=not is_paused(cached),
+                        reserve=not is_paused(cached) and not request.canary,
                     )
                 return cached, ctx
             except DBAPIError as exc:
@@ -388,7 +392,7 @@ class ChatEngine:
             assert config is not None
             text = paused_text(config)
             source, status, http_status = "paused", "paused", 503
-        elif ctx is not None and config is not None and _over_quota(ctx):
+        elif ctx is not None and config is not None and _over_quota(ctx, canary=request.canary):
             text = limit_text(config)
             source, status, http_status = "limit", "limit_reached", 429
         else:
@@ -433,7 +437,8 @@ class ChatEngine:
             now=now,
             counted=source not in ("paused", "limit"),
         )
-        captured = await self._store(request, turn, record, budget)
+        # A canary leaves no trace in the business's records (docs/canaries.md).
+        captured = False if request.canary else await self._store(request, turn, record, budget)
         return ChatReply(
             text,
             session_id,
@@ -603,8 +608,12 @@ def _has_contacts(contacts: Contacts) -> bool:
     return bool(contacts.phone or contacts.email)
 
 
-def _over_quota(ctx: TurnContext) -> bool:
-    """The turn found no room in the month's quotas (`load_context` reserved none)."""
+def _over_quota(ctx: TurnContext, *, canary: bool = False) -> bool:
+    """The turn found no room in the month's quotas (`load_context` reserved none). A
+    canary reserves nothing: it gets the limit reply exactly when a visitor would."""
+    if canary:
+        cap, _leads = load_rules().plans.get(ctx.plan, (None, None))
+        return cap is not None and ctx.messages_this_month >= cap
     return not ctx.reserved
 
 

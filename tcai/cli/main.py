@@ -79,7 +79,7 @@ LAZY: dict[str, Lazy] = {
     "clients": Lazy(
         "tcai.cli.clients_cmd",
         "app",
-        "Clients (workspaces): provision from a template, list.",
+        "Clients (workspaces): provision, list, show, update, suspend, resume, delete, plan.",
         group=True,
     ),
     "bots": Lazy(
@@ -100,7 +100,7 @@ LAZY: dict[str, Lazy] = {
     "leads": Lazy(
         "tcai.cli.leads_cmd",
         "leads_app",
-        "Leads: list, export, recover the spool.",
+        "Leads: list, export, change status, recover the spool.",
         group=True,
     ),
     "conversations": Lazy(
@@ -133,6 +133,18 @@ LAZY: dict[str, Lazy] = {
     "scan": Lazy("tcai.cli.guards_cmd", "scan_app", "Scanners.", group=True),
     "guard": Lazy("tcai.cli.guards_cmd", "guard_app", "Guards.", group=True),
     "llm": Lazy("tcai.cli.llm_cmd", "app", "The LLM endpoint the assistants use.", group=True),
+    "canary": Lazy(
+        "tcai.cli.canary_cmd",
+        "app",
+        "Canary conversations: scripted questions that catch a bot answering wrongly.",
+        group=True,
+    ),
+    "knowledge": Lazy(
+        "tcai.cli.knowledge_cmd",
+        "app",
+        "Knowledge: import facts and FAQs from a business's website or a file.",
+        group=True,
+    ),
 }
 
 

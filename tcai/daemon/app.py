@@ -43,6 +43,7 @@ from tcai.daemon.routes import add_routes
 from tcai.db.engine import make_engine
 from tcai.delivery.outbox import OutboxWorker
 from tcai.logs import AccessLog, remove_handlers, setup_logging
+from tcai.quality.canary import canary_loop
 from tcai.records.retention import purge_daily
 
 MAX_BODY_BYTES = 16 * 1024
@@ -118,6 +119,24 @@ def create_app(
 
     if worker == 0:
         app.cleanup_ctx.append(retention_purge)
+
+    async def canaries(app: web.Application) -> AsyncIterator[None]:
+        # docs/canaries.md: on the schedule and after every config change, one process
+        # per host (worker 0); recording a run locks the bot's row, so hosts agree.
+        task = asyncio.create_task(
+            canary_loop(
+                app[CHAT],
+                interval_s=settings.canary_interval_minutes * 60,
+                on_run=lambda run: app[METRICS].canaries.labels(run.status).inc(),
+            )
+        )
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    if worker == 0 and settings.canary_interval_minutes > 0:
+        app.cleanup_ctx.append(canaries)
 
     setup_templates(app)
     add_routes(app)

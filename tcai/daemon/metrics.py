@@ -168,6 +168,12 @@ class Metrics:
         self.kill_switch = Counter(
             "tcai_paused_answers_total", "Chats answered by a paused bot", registry=r
         )
+        self.canaries = Counter(
+            "tcai_canary_runs_total",
+            "Canary runs of a bot by result: pass, fail, paused (docs/canaries.md)",
+            ["result"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         if self.multiprocess is None:

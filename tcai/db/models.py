@@ -39,6 +39,8 @@ APPOINTMENT_STATUSES = ("new", "contacted", "scheduled", "completed", "cancelled
 OUTBOX_CHANNELS = ("webhook", "email")
 OUTBOX_STATUSES = ("pending", "delivered", "dead")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+CANARY_STATUSES = ("pass", "fail", "paused")
+CANARY_TRIGGERS = ("manual", "schedule", "config")
 
 
 def _in(column: str, values: tuple[str, ...], name: str) -> sa.CheckConstraint:
@@ -406,3 +408,33 @@ class UserInvite(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     accepted_at: datetime | None = _when()
     revoked_at: datetime | None = _when()
+
+
+class CanaryRun(SQLModel, table=True):
+    """One run of a bot's canary conversations (docs/canaries.md): scripted questions
+    answered by the real pipeline, which wrote nothing else. `checks` holds each
+    question, what its answer had to contain, the reply and what was missing."""
+
+    __tablename__ = "canary_run"
+    __table_args__ = (
+        _in("status", CANARY_STATUSES, "status"),
+        _in("trigger", CANARY_TRIGGERS, "trigger"),
+        sa.Index("ix_canary_run_bot_id_id", "bot_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", ondelete="CASCADE", index=True)
+    bot_id: int = Field(foreign_key="bot.id", ondelete="CASCADE")
+    config_version: int = Field(default=1)
+    status: str = Field(max_length=16)
+    trigger: str = Field(default="manual", max_length=16)
+    note: str | None = Field(default=None, max_length=500)
+    """Why a run was skipped (the bot paused, the workspace suspended)."""
+    total: int = Field(default=0)
+    failed: int = Field(default=0)
+    checks: list[dict[str, Any]] = _json()
+    alert: str | None = Field(default=None, max_length=32)
+    """The event this run queued for the agency: canary.failed (a streak began) or
+    canary.recovered (it ended); None for every other run."""
+    started_at: datetime = _created()
+    finished_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)

@@ -342,6 +342,22 @@ def make_lead_email(claim: Claim, sender: str) -> EmailMessage:
     return message
 
 
+def make_notice_email(claim: Claim, sender: str) -> EmailMessage:
+    """A notice for the agency (a canary failing or passing again, docs/canaries.md): the
+    subject and body lines its event carries in `data.subject` and `data.lines`."""
+    data = claim.payload.get("data") or {}
+    message = EmailMessage()
+    message["Subject"] = _line(data.get("subject") or claim.event_type)
+    message["From"] = sender
+    message["To"] = claim.target
+    message["Date"] = format_datetime(utcnow())
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    message["X-TCAI-Delivery"] = claim.event_id
+    lines = [str(line) for line in data.get("lines") or ()]
+    message.set_content("\n".join(lines) + "\n")
+    return message
+
+
 def send_email(settings: Settings, message: EmailMessage, timeout_s: float) -> None:
     """Hand one message to the configured SMTP server (blocking; run it in a thread)."""
     assert settings.smtp_host is not None
@@ -366,7 +382,8 @@ async def _deliver_email(
 ) -> tuple[int | None, str | None]:
     if not settings.smtp_enabled or settings.smtp_from is None:
         return None, "SMTP is not configured (set SMTP_HOST and SMTP_FROM)"
-    message = make_lead_email(claim, settings.smtp_from)
+    make = make_notice_email if claim.event_type.startswith("canary.") else make_lead_email
+    message = make(claim, settings.smtp_from)
     try:
         await asyncio.wait_for(
             asyncio.to_thread(send_email, settings, message, timeout_s), timeout_s + 1

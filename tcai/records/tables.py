@@ -47,6 +47,9 @@ WORKSPACE_TABLES: tuple[OwnedTable, ...] = (
     OwnedTable("login_attempt", m.LoginAttempt, "person", True, "logs"),
     OwnedTable("user_invite", m.UserInvite, "workspace", False, None),
     OwnedTable("membership", m.Membership, "workspace", False, None),
+    # The bot's own answers to scripted questions: no visitor's data, kept per bot by
+    # `tcai.quality.canary` (its latest runs), not by a retention clock.
+    OwnedTable("canary_run", m.CanaryRun, "workspace", False, None),
     OwnedTable("bot", m.Bot, "workspace", False, None),
 )
 

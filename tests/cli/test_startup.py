@@ -71,6 +71,8 @@ COMMANDS = [
     "scan",
     "guard",
     "llm",
+    "canary",
+    "knowledge",
 ]
 GROUPS = [name for name in COMMANDS if main.LAZY[name].group]
 
