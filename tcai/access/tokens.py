@@ -71,7 +71,8 @@ def _secrets(settings: Settings) -> list[str]:
     ]
     if not keys:
         raise ConfigError(
-            "WIDGET_SECRET is not set; run `tcai init` for a .env with fresh secrets",
+            "WIDGET_SECRET is not set; run `tcai secrets rotate` to write fresh secrets into "
+            "the .env (`tcai init` keeps an existing .env as it is)",
             details=["WIDGET_SECRET: required to sign widget and preview tokens"],
         )
     return keys

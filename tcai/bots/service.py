@@ -12,7 +12,7 @@ import copy
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -118,6 +118,36 @@ def list_clients(session: Session) -> list[dict[str, Any]]:
     ]
 
 
+def bot_choices(engine: Engine, prefix: str = "", *, limit: int = 200) -> list[tuple[str, str]]:
+    """Bot ids starting with `prefix`, each with a one-line description, for shell
+    completion (docs/cli.md, "Shell completion"): three columns, never the config."""
+    query = (
+        select(col(Bot.bot_id), col(Bot.name), col(Bot.status), col(Workspace.slug))
+        .join(Workspace)
+        .where(col(Bot.bot_id).startswith(prefix, autoescape=True))
+        .order_by(col(Bot.bot_id))
+        .limit(limit)
+    )
+    with session_scope(engine, read_only=True) as session:
+        return [
+            (bot_id, f"{name} ({slug}, {status})")
+            for bot_id, name, status, slug in session.exec(query)
+        ]
+
+
+def client_choices(engine: Engine, prefix: str = "", *, limit: int = 200) -> list[tuple[str, str]]:
+    """Client ids (workspace slugs) starting with `prefix`, each with its name and status,
+    for shell completion (docs/cli.md, "Shell completion")."""
+    query = (
+        select(col(Workspace.slug), col(Workspace.name), col(Workspace.status))
+        .where(col(Workspace.slug).startswith(prefix, autoescape=True))
+        .order_by(col(Workspace.slug))
+        .limit(limit)
+    )
+    with session_scope(engine, read_only=True) as session:
+        return [(slug, f"{name} ({status})") for slug, name, status in session.exec(query)]
+
+
 def set_bot_status(
     engine: Engine,
     bot_id: str,
@@ -178,14 +208,32 @@ Doc = dict[str, Any]
 Setter = Callable[[Doc, str, str], None]
 
 
-def _set_in(path: tuple[str, ...], convert: Callable[[str], Any]) -> Setter:
-    def setter(doc: Doc, _key: str, value: str) -> None:
-        node = doc
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = None if value == "" else convert(value)
+@dataclass(frozen=True)
+class Setting:
+    """One `key=value` setting: where the value goes in the document, the validator it
+    passes first, and the rule `tcai bots set --help` shows for it (docs/cli.md)."""
 
-    return setter
+    path: tuple[str, ...]
+    convert: Callable[[str], Any]
+    rule: str
+
+    def __call__(self, doc: Doc, _key: str, value: str) -> None:
+        node = doc
+        for part in self.path[:-1]:
+            node = node.setdefault(part, {})
+        node[self.path[-1]] = None if value == "" else self.convert(value)
+
+
+def _one_of(model: type[Any], name: str) -> str:
+    """'one of a, b': the choices a `Literal` field of a config model allows, so a rule
+    never repeats them by hand."""
+
+    def choices(annotation: Any) -> list[str]:
+        if get_origin(annotation) is Literal:
+            return [str(arg) for arg in get_args(annotation)]
+        return [choice for arg in get_args(annotation) for choice in choices(arg)]
+
+    return "one of " + ", ".join(choices(model.model_fields[name].annotation))
 
 
 def _bool(value: str) -> bool:
@@ -223,6 +271,7 @@ def _booking_url(value: str) -> str:
 
 
 def _hours(doc: Doc, key: str, value: str) -> None:
+    """hours.mon … hours.sun: spans like 09:00-17:30, comma-separated, or closed"""
     from tcai.bots.config import WEEKDAYS, parse_span
 
     day = key.split(".", 1)[1]
@@ -235,6 +284,7 @@ def _hours(doc: Doc, key: str, value: str) -> None:
 
 
 def _service_url(doc: Doc, key: str, value: str) -> None:
+    """service_url.<Service Name>: that service's booking link; empty removes it"""
     service = key.split(".", 1)[1].strip()
     if not service:
         raise ValueError("name the service: service_url.<Service Name>=https://...")
@@ -246,11 +296,11 @@ def _service_url(doc: Doc, key: str, value: str) -> None:
 
 
 @functools.cache
-def setters() -> dict[str, Setter]:
+def setters() -> dict[str, Setting]:
     """The settable keys and their validators (`tcai bots set KEY=VALUE`), built on first
     use: the validators pull in provisioning and phone numbers, which the kill switch and
     the listings do not need (docs/cli.md, "Start-up: what a command imports")."""
-    from tcai.bots.config import check_timezone
+    from tcai.bots.config import BotConfig, WidgetLook, check_timezone
     from tcai.bots.provisioning import (
         check_email,
         check_phone,
@@ -258,35 +308,72 @@ def setters() -> dict[str, Setter]:
         check_website,
     )
 
+    business, booking, widget = "business", "booking", "widget"
     return {
-        "name": _set_in(("business", "name"), str),
-        "phone": _set_in(("business", "phone"), check_phone),
-        "email": _set_in(("business", "email"), check_email),
-        "address": _set_in(("business", "address"), str),
-        "website": _set_in(("business", "website"), check_website),
-        "timezone": _set_in(("business", "timezone"), check_timezone),
-        "booking_url": _set_in(("booking", "url"), _booking_url),
-        "booking_provider": _set_in(("booking", "provider"), check_provider),
-        "behavior_preset": _set_in(("behavior_preset",), str),
-        "lead_capture": _set_in(("lead_capture",), _bool),
-        "after_hours_message": _set_in(("after_hours_message",), str),
-        "after_hours_mode": _set_in(("after_hours_mode",), str),
-        "crisis_keywords": _set_in(("crisis_keywords",), _list(str)),
-        "webhook_url": _set_in(("webhook_url",), _webhook),
-        "webhook_secret": _set_in(("webhook_secret",), _secret),
-        "notify_emails": _set_in(("notify_emails",), _list(check_email)),
-        "primary_color": _set_in(("widget", "primary_color"), str),
-        "welcome_message": _set_in(("widget", "welcome_message"), str),
-        "position": _set_in(("widget", "position"), str),
+        "name": Setting((business, "name"), str, "the business's name, 1-200 characters"),
+        "phone": Setting((business, "phone"), check_phone, "a phone number; stored as E.164"),
+        "email": Setting((business, "email"), check_email, "an e-mail address; lower-cased"),
+        "address": Setting((business, "address"), str, "free text"),
+        "website": Setting(
+            (business, "website"), check_website, "an http(s) address like https://shop.com"
+        ),
+        "timezone": Setting(
+            (business, "timezone"), check_timezone, "an IANA zone like America/New_York"
+        ),
+        "booking_url": Setting(
+            (booking, "url"),
+            _booking_url,
+            "the real booking link: https, no placeholder, not a payment page",
+        ),
+        "booking_provider": Setting(
+            (booking, "provider"), check_provider, "a provider of tcai/data/providers.yaml"
+        ),
+        "behavior_preset": Setting(
+            ("behavior_preset",), str, _one_of(BotConfig, "behavior_preset")
+        ),
+        "lead_capture": Setting(("lead_capture",), _bool, "true or false (yes/no, on/off, 1/0)"),
+        "after_hours_message": Setting(
+            ("after_hours_message",), str, "text shown outside opening hours"
+        ),
+        "after_hours_mode": Setting(
+            ("after_hours_mode",), str, _one_of(BotConfig, "after_hours_mode")
+        ),
+        "crisis_keywords": Setting(
+            ("crisis_keywords",),
+            _list(str),
+            "comma-separated phrases, added to the template's and the platform's",
+        ),
+        "webhook_url": Setting(("webhook_url",), _webhook, "an https address for new leads"),
+        "webhook_secret": Setting(("webhook_secret",), _secret, "at least 16 characters"),
+        "notify_emails": Setting(
+            ("notify_emails",), _list(check_email), "comma-separated e-mail addresses"
+        ),
+        "primary_color": Setting((widget, "primary_color"), str, "a hex colour like #1a73e8"),
+        "welcome_message": Setting((widget, "welcome_message"), str, "the widget's greeting"),
+        "position": Setting((widget, "position"), str, _one_of(WidgetLook, "position")),
     }
 
 
 PREFIX_SETTERS: dict[str, Setter] = {"hours.": _hours, "service_url.": _service_url}
-COLUMN_SETTINGS = ("allowed_origins",)
+"""Keys with a part of their own (`hours.mon`); each setter's docstring is its rule."""
+COLUMN_SETTINGS = {
+    "allowed_origins": "comma-separated origins the widget may load on (replaces the list)"
+}
 
 
 def settable_keys() -> list[str]:
     return [*setters(), *(f"{p}<...>" for p in PREFIX_SETTERS), *COLUMN_SETTINGS]
+
+
+def setting_rules() -> dict[str, str]:
+    """Each key of `settable_keys()` with its rule in a few words, for `tcai bots set
+    --help`: read from the setters themselves, so a new key brings its rule along."""
+    prefixed = {
+        f"{prefix}<...>": (setter.__doc__ or "").strip()
+        for prefix, setter in PREFIX_SETTERS.items()
+    }
+    rules = {key: setting.rule for key, setting in setters().items()}
+    return {**rules, **prefixed, **COLUMN_SETTINGS}
 
 
 def _deep_merge(base: Doc, patch: Doc) -> Doc:

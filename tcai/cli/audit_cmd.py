@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from tcai.cli import output
+from tcai.cli import complete, output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt, SinceOpt
 
@@ -16,7 +16,9 @@ audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 @audit_app.command("list")
 def audit_list_command(
     ctx: typer.Context,
-    workspace: Annotated[str | None, typer.Option("--workspace", "-w")] = None,
+    workspace: Annotated[
+        str | None, typer.Option("--workspace", "-w", autocompletion=complete.client_ids)
+    ] = None,
     actor: Annotated[str | None, typer.Option("--actor")] = None,
     action: Annotated[
         str | None, typer.Option("--action", help="Exact action or prefix, e.g. bot.")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tcai.cli import output
+from tcai.cli import complete, output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt
 from tcai.errors import UsageError
@@ -24,7 +24,9 @@ MARKS = {"pass": "✓", "fail": "✗", "paused": "-"}
 @app.command("run")
 def run(
     ctx: typer.Context,
-    bot_id: Annotated[str | None, typer.Argument(help="The bot to run.")] = None,
+    bot_id: Annotated[
+        str | None, typer.Argument(help="The bot to run.", autocompletion=complete.bot_ids)
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Run every bot's canaries.")] = False,
     json_: JsonOpt = False,
 ) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tcai.cli import output
+from tcai.cli import complete, output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt
 from tcai.errors import InvalidMessage, UsageError
@@ -69,7 +69,9 @@ async def _run(
 
 def chat_command(
     ctx: typer.Context,
-    bot_id: Annotated[str, typer.Argument(help="The bot to talk to.")],
+    bot_id: Annotated[
+        str, typer.Argument(help="The bot to talk to.", autocompletion=complete.bot_ids)
+    ],
     message: Annotated[
         str | None, typer.Option("--message", "-m", help="Send one message and exit.")
     ] = None,

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tcai.cli import output
+from tcai.cli import complete, output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt
 from tcai.errors import UsageError
@@ -21,13 +21,27 @@ app = typer.Typer(
 )
 
 Opt = typer.Option
-SlugArg = Annotated[str, typer.Argument(help="The client id (workspace slug).", show_default=False)]
+SlugArg = Annotated[
+    str,
+    typer.Argument(
+        help="The client id (workspace slug).",
+        show_default=False,
+        autocompletion=complete.client_ids,
+    ),
+]
 
 
 @app.command("create")
 def create(
     ctx: typer.Context,
-    template: Annotated[str, Opt("--template", help="Template key or id, e.g. barber.")],
+    template: Annotated[
+        str,
+        Opt(
+            "--template",
+            help="Template key or id, e.g. barber.",
+            autocompletion=complete.template_ids,
+        ),
+    ],
     slug: Annotated[str, Opt("--slug", help="The client id: a-z, 0-9, '-', '_'.")],
     name: Annotated[str, Opt("--name", help="The business's name.")],
     phone: Annotated[str | None, Opt("--phone")] = None,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from tcai.cli import output
+from tcai.cli import complete, output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt, SinceOpt, WorkspaceOpt
 
@@ -17,7 +17,7 @@ conversations_app = typer.Typer(help="Conversations and transcripts.", no_args_i
 def conversations_list(
     ctx: typer.Context,
     workspace: WorkspaceOpt,
-    bot: Annotated[str | None, typer.Option("--bot")] = None,
+    bot: Annotated[str | None, typer.Option("--bot", autocompletion=complete.bot_ids)] = None,
     flagged: Annotated[
         bool, typer.Option("--flagged", help="Only those flagged for review.")
     ] = False,
@@ -57,7 +57,9 @@ def conversations_list(
 def conversations_show(
     ctx: typer.Context,
     conversation: Annotated[str, typer.Argument(help="Conversation id or session id.")],
-    workspace: Annotated[str | None, typer.Option("--workspace", "-w")] = None,
+    workspace: Annotated[
+        str | None, typer.Option("--workspace", "-w", autocompletion=complete.client_ids)
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """A transcript, with the source of each answer."""

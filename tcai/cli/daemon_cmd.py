@@ -1,14 +1,16 @@
 """`tcai serve`, `tcai demo`, `tcai health`, `tcai embed`, `tcai preview-link`,
-`tcai bot disable|enable`, `tcai cache invalidate`."""
+`tcai cache invalidate` (the kill switch is `tcai bots pause|resume`, in bots_cmd.py)."""
 
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from tcai.cli import output
+from tcai.cli import complete, output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt
 from tcai.errors import TcaiError
@@ -21,7 +23,6 @@ UrlOpt = Annotated[
     str | None, typer.Option("--url", help="The daemon's public URL (default http://HOST:PORT).")
 ]
 
-bot_app = typer.Typer(help="The per-bot kill switch.", no_args_is_help=True)
 cache_app = typer.Typer(help="Daemon caches.", no_args_is_help=True)
 
 
@@ -66,6 +67,7 @@ def demo_command(
     serve: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Start the daemon afterwards.")
     ] = True,
+    json_: JsonOpt = False,
 ) -> None:
     """The one-command tour: init, seed, a demo business per template, serve, print the URL."""
     from tcai.access.envfile import write_env_file
@@ -89,16 +91,48 @@ def demo_command(
         f"{len(made)} demo businesses ready ({sum(m.created for m in made)} new); no API key needed"
     )
     url = f"http://{bind_host}:{bind_port}/demo/"
+    # Only `tcai demo` serves /demo/ (`tcai serve` answers it 404), and running it again
+    # provisions nothing new, so the command that serves what was made is this one again.
+    serve_with = demo_serve_command(cli.env_file, host, port)
+    document = {
+        "url": url,
+        "businesses": len(made),
+        "created": sum(m.created for m in made),
+        "serving": serve,
+        "serve_command": serve_with,
+    }
     if not serve:
-        output.result(url)
+        if json_:
+            output.emit_json(document)
+        else:
+            output.info(f"not serving; to serve the demo pages run: {serve_with}")
+            output.result(url)
         return
-    run_server(
-        settings,
-        host=bind_host,
-        port=bind_port,
-        demo=True,
-        on_ready=lambda _name: output.result(f"✓ tcai demo is running: open {url}"),
-    )
+
+    def ready(_name: str) -> None:
+        if json_:
+            output.emit_json(document)
+            sys.stdout.flush()
+        else:
+            output.result(f"✓ tcai demo is running: open {url}")
+
+    run_server(settings, host=bind_host, port=bind_port, demo=True, on_ready=ready)
+
+
+def demo_serve_command(env_file: Path, host: str | None, port: int | None) -> str:
+    """The exact `tcai demo` command line that serves the demo pages as this run made
+    them: the same --env-file, --host and --port (only those given)."""
+    import shlex
+
+    words = ["tcai"]
+    if env_file != Path(".env"):
+        words += ["--env-file", str(env_file)]
+    words.append("demo")
+    if host is not None:
+        words += ["--host", host]
+    if port is not None:
+        words += ["--port", str(port)]
+    return shlex.join(words)
 
 
 def health_command(ctx: typer.Context, url: UrlOpt = None, json_: JsonOpt = False) -> None:
@@ -115,7 +149,7 @@ def health_command(ctx: typer.Context, url: UrlOpt = None, json_: JsonOpt = Fals
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise TcaiError(
-            f"no daemon answers at {target} ({reason}); is `tcai serve` running?"
+            f"no daemon answers at {target} ({reason}); is `tcai serve` (or `tcai demo`) running?"
         ) from None
     try:
         document = json.loads(body)
@@ -136,7 +170,10 @@ def health_command(ctx: typer.Context, url: UrlOpt = None, json_: JsonOpt = Fals
 
 
 def embed_command(
-    ctx: typer.Context, bot_id: Annotated[str, typer.Argument()], url: UrlOpt = None
+    ctx: typer.Context,
+    bot_id: Annotated[str, typer.Argument(autocompletion=complete.bot_ids)],
+    url: UrlOpt = None,
+    json_: JsonOpt = False,
 ) -> None:
     """Print the snippet to paste into the business's website."""
     from tcai.bots.service import get_bot
@@ -146,10 +183,22 @@ def embed_command(
     with session_scope(state(ctx).migrated_engine()) as session:
         bot, workspace = get_bot(session, bot_id)
         origins = list(bot.allowed_origins or [])
-    output.result(
+    snippet = (
         f'<script src="{base}/widget/embed.js" data-client="{workspace.slug}" '
         f'data-bot="{bot.bot_id}" async></script>'
     )
+    if json_:
+        output.emit_json(
+            {
+                "bot_id": bot.bot_id,
+                "client_id": workspace.slug,
+                "snippet": snippet,
+                "script_url": f"{base}/widget/embed.js",
+                "allowed_origins": origins,
+            }
+        )
+    else:
+        output.result(snippet)
     if not origins:
         output.warn(
             f"no allowed origins yet: `tcai bots set {bot.bot_id} allowed_origins=https://www.the-business.com`"
@@ -158,13 +207,16 @@ def embed_command(
 
 def preview_link_command(
     ctx: typer.Context,
-    bot_id: Annotated[str, typer.Argument()],
+    bot_id: Annotated[str, typer.Argument(autocompletion=complete.bot_ids)],
     ttl: Annotated[
         str, typer.Option("--ttl", help="How long it works: 24h (default), up to 7d.")
     ] = "24h",
     url: UrlOpt = None,
+    json_: JsonOpt = False,
 ) -> None:
     """A signed, expiring link to a page showing the bot (for a prospective client)."""
+    from datetime import UTC, datetime
+
     from tcai.access.tokens import mint_preview_token, parse_duration
     from tcai.bots.service import get_bot
     from tcai.db.engine import session_scope
@@ -173,50 +225,35 @@ def preview_link_command(
     base = _base_url(ctx, url)
     with session_scope(cli.migrated_engine()) as session:
         bot, workspace = get_bot(session, bot_id)
-    token, _expires = mint_preview_token(
+    token, expires = mint_preview_token(
         cli.settings, workspace.slug, bot.bot_id, parse_duration(ttl)
     )
-    output.result(f"{base}/preview/{token}")
-
-
-@bot_app.command("disable")
-def disable(
-    ctx: typer.Context,
-    bot_id: Annotated[str, typer.Argument()],
-    reason: Annotated[str | None, typer.Option("--reason", help="Why (audited).")] = None,
-    json_: JsonOpt = False,
-) -> None:
-    """Pause a bot everywhere within 2 seconds (visitors get a polite note with the phone)."""
-    from tcai.bots.service import set_bot_status
-
-    cli = state(ctx)
-    summary = set_bot_status(
-        cli.migrated_engine(), bot_id, enabled=False, reason=reason, actor=cli.actor
-    )
-    output.emit_json(summary) if json_ else output.result(
-        f"✓ {bot_id} paused: {summary['paused_reason']}"
-    )
-
-
-@bot_app.command("enable")
-def enable(
-    ctx: typer.Context, bot_id: Annotated[str, typer.Argument()], json_: JsonOpt = False
-) -> None:
-    """Resume a paused bot."""
-    from tcai.bots.service import set_bot_status
-
-    cli = state(ctx)
-    summary = set_bot_status(
-        cli.migrated_engine(), bot_id, enabled=True, reason=None, actor=cli.actor
-    )
-    output.emit_json(summary) if json_ else output.result(f"✓ {bot_id} is active again")
+    link = f"{base}/preview/{token}"
+    if json_:
+        output.emit_json(
+            {
+                "bot_id": bot.bot_id,
+                "client_id": workspace.slug,
+                "url": link,
+                "expires_at": datetime.fromtimestamp(expires, UTC).isoformat(),
+            }
+        )
+    else:
+        output.result(link)
 
 
 @cache_app.command("invalidate")
-def invalidate(ctx: typer.Context, bot_id: Annotated[str | None, typer.Argument()] = None) -> None:
+def invalidate(
+    ctx: typer.Context,
+    bot_id: Annotated[str | None, typer.Argument(autocompletion=complete.bot_ids)] = None,
+    json_: JsonOpt = False,
+) -> None:
     """Make every running daemon reload one bot (or all bots)."""
     from tcai.bots.service import invalidate_caches
 
     cli = state(ctx)
     invalidate_caches(cli.migrated_engine(), bot_id, actor=cli.actor)
-    output.result(f"✓ daemons will reload {bot_id or 'every bot'} within 2 seconds")
+    if json_:
+        output.emit_json({"bot_id": bot_id, "all_bots": bot_id is None, "reload_within_seconds": 2})
+    else:
+        output.result(f"✓ daemons will reload {bot_id or 'every bot'} within 2 seconds")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tcai.cli import output
+from tcai.cli import complete, output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt
 from tcai.errors import UsageError
@@ -26,7 +26,9 @@ app = typer.Typer(
 @app.command("import")
 def import_(
     ctx: typer.Context,
-    bot_id: Annotated[str, typer.Argument(help="The bot to import into.")],
+    bot_id: Annotated[
+        str, typer.Argument(help="The bot to import into.", autocompletion=complete.bot_ids)
+    ],
     url: Annotated[
         str | None, typer.Option("--url", help="The business's own site, https://…")
     ] = None,

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from tcai.cli import output
+from tcai.cli import complete, output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt, SinceOpt, StatusOpt, WorkspaceOpt
 from tcai.errors import UsageError
@@ -66,8 +66,17 @@ def leads_export(
     output_file: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here (mode 0600).")
     ] = None,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw",
+            help="CSV for programs: values as stored (E.164 phones), no formula guard. "
+            "Never open it in a spreadsheet.",
+        ),
+    ] = False,
 ) -> None:
-    """Export a workspace's leads as CSV (safe against spreadsheet formulas) or JSON."""
+    """Export a workspace's leads as CSV (safe against spreadsheet formulas, phones as
+    text) or JSON."""
     if format_ not in ("csv", "json"):
         raise UsageError("--format must be csv or json")
     from tcai.records.leads import list_leads, parse_since, to_csv
@@ -80,7 +89,7 @@ def leads_export(
 
         text = json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
     else:
-        text = to_csv(rows, bom=bom)
+        text = to_csv(rows, bom=bom, raw=raw)
     if output_file is None:
         sys.stdout.write(text)
         return
@@ -96,7 +105,13 @@ def leads_status(
     lead: Annotated[str, typer.Argument(metavar="LEAD", help="The lead id (tcai leads list).")],
     status: Annotated[str, typer.Argument(metavar="STATUS", help="new, contacted, won or lost.")],
     workspace: Annotated[
-        str | None, typer.Option("--workspace", "-w", help="Only a lead of this client.")
+        str | None,
+        typer.Option(
+            "--workspace",
+            "-w",
+            help="Only a lead of this client.",
+            autocompletion=complete.client_ids,
+        ),
     ] = None,
     json_: JsonOpt = False,
 ) -> None:

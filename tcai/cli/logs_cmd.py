@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from tcai.cli import output
+from tcai.cli import complete, output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt, SinceOpt
 
@@ -24,7 +24,10 @@ def system_command(
     ] = None,
     since: SinceOpt = None,
     workspace: Annotated[
-        str | None, typer.Option("--workspace", "-w", help="Only this client's rows.")
+        str | None,
+        typer.Option(
+            "--workspace", "-w", help="Only this client's rows.", autocompletion=complete.client_ids
+        ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 100,
     json_: JsonOpt = False,

@@ -13,6 +13,7 @@ its own help, so `tcai --version` and `tcai --help` load typer and little else (
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import sys
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import typer.main
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from tcai import __version__
 from tcai.cli import output
@@ -41,6 +42,8 @@ class Lazy:
     attr: str
     help: str
     group: bool = False
+    hidden: bool = False
+    """An old spelling kept for a release: it works, `tcai --help` does not list it."""
 
 
 # In the order `tcai --help` lists them (commands, then groups, as typer orders them).
@@ -74,7 +77,18 @@ LAZY: dict[str, Lazy] = {
         "check_command",
         "The pre-deployment checklist; exit 1 if any gate fails.",
     ),
-    "bot": Lazy("tcai.cli.daemon_cmd", "bot_app", "The per-bot kill switch.", group=True),
+    "doctor": Lazy(
+        "tcai.cli.doctor_cmd",
+        "doctor_command",
+        "Troubleshoot a bot (widget, LLM, outbox, leads) or a user's login; each fix in a line.",
+    ),
+    "bot": Lazy(
+        "tcai.cli.bots_cmd",
+        "bot_app",
+        "Deprecated: the kill switch is `tcai bots pause` / `tcai bots resume`.",
+        group=True,
+        hidden=True,
+    ),
     "cache": Lazy("tcai.cli.daemon_cmd", "cache_app", "Daemon caches.", group=True),
     "clients": Lazy(
         "tcai.cli.clients_cmd",
@@ -85,7 +99,7 @@ LAZY: dict[str, Lazy] = {
     "bots": Lazy(
         "tcai.cli.bots_cmd",
         "app",
-        "Bots: list, show, change settings, check go-live readiness.",
+        "Bots: list, show, change settings, pause and resume, check go-live readiness.",
         group=True,
     ),
     "config": Lazy("tcai.cli.config_cmd", "app", "Inspect the configuration.", group=True),
@@ -148,11 +162,145 @@ LAZY: dict[str, Lazy] = {
 }
 
 
+# Near misses (docs/cli.md, "Near misses"): a word that is no command of the group it was
+# typed in gets a pointer. First the commands these words usually mean, if the group has
+# them; at the top level, the command of a group the word names; else difflib's close
+# matches among the listed commands.
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "disable": ("pause", "suspend"),
+    "enable": ("resume",),
+    "stop": ("pause", "suspend"),
+    "kill": ("pause", "suspend"),
+    "off": ("pause",),
+    "start": ("resume",),
+    "unpause": ("resume",),
+    "on": ("resume",),
+    "remove": ("delete",),
+    "rm": ("delete",),
+    "del": ("delete",),
+    "destroy": ("delete",),
+    "ls": ("list",),
+    "all": ("list",),
+    "info": ("show",),
+    "get": ("show",),
+    "view": ("show",),
+    "describe": ("show",),
+    "inspect": ("show",),
+    "status": ("show",),
+    "edit": ("set", "update"),
+    "change": ("set", "update"),
+    "config": ("set", "update", "show"),
+    "configure": ("set", "update"),
+    "new": ("create",),
+    "add": ("create", "invite"),
+    "make": ("create",),
+    "verify": ("check", "validate"),
+    "test": ("check", "smoke"),
+    "lint": ("validate",),
+    "password": ("passwd",),
+    "reset-password": ("passwd",),
+    "unblock": ("unlock",),
+    "dump": ("export",),
+    "download": ("export",),
+    "migrate": ("upgrade",),
+    "rollback": ("downgrade",),
+}
+ROOT_POINTERS: dict[str, str] = {
+    "pause": "bots pause",
+    "resume": "bots resume",
+    "disable": "bots pause",
+    "enable": "bots resume",
+    "stop": "bots pause",
+    "kill": "bots pause",
+    "suspend": "clients suspend",
+    "start": "serve",
+    "run": "serve",
+    "daemon": "serve",
+    "status": "health",
+    "migrate": "db upgrade",
+    "upgrade": "db upgrade",
+    "backup": "db backup",
+    "restore": "db restore",
+    "rotate": "secrets rotate",
+    "import": "knowledge import",
+    "export": "leads export",
+    "seed": "templates seed",
+    "validate": "templates validate",
+    "purge": "retention purge",
+    "erase": "privacy erase",
+    "version": "--version",
+    "help": "--help",
+}
+
+
+def _listed(group: TyperGroup) -> list[str]:
+    return [name for name, command in group.commands.items() if not command.hidden]
+
+
+def _join(choices: list[str]) -> str:
+    quoted = [f"`{choice}`" for choice in choices]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
+def near_miss(group: TyperGroup, ctx: _click.Context, word: str) -> str:
+    """'No such command …' and, when something comes close, which command was meant."""
+    listed = _listed(group)
+    meant = [name for name in SYNONYMS.get(word.lower(), ()) if name in listed]
+    if ctx.parent is None and word.lower() in ROOT_POINTERS:
+        meant.append(ROOT_POINTERS[word.lower()])
+    if not meant:
+        meant = difflib.get_close_matches(word.lower(), listed, n=3, cutoff=0.7)
+    message = f"No such command {word!r}."
+    if meant:
+        message += f" Did you mean {_join([f'{ctx.command_path} {name}' for name in meant])}?"
+    return message
+
+
+class PointerGroup(TyperGroup):
+    """A group whose unknown command is answered with `near_miss` (exit 2)."""
+
+    def resolve_command(
+        self, ctx: _click.Context, args: list[str]
+    ) -> tuple[str | None, _click.Command | None, list[str]]:
+        word = args[0] if args else ""
+        if (
+            word
+            and not word.startswith("-")
+            and not ctx.resilient_parsing
+            and self.get_command(ctx, word) is None
+        ):
+            ctx.fail(near_miss(self, ctx, word))
+        return super().resolve_command(ctx, args)
+
+
+# Help shows a value's type only when it says something (a path, a number, the choices):
+# typer labels every option and argument, flags `<bool>` and text `<str>` included,
+# which only adds noise beside the option's own help (docs/cli.md, "Help pages").
+SAYS_NOTHING = frozenset({"<bool>", "<str>", "<list[str]>"})
+
+
+def _quiet_type_label(param_class: type[TyperOption] | type[TyperArgument]) -> None:
+    shown = param_class.display_type_rich
+    if getattr(shown, "quiet", False):
+        return
+
+    def display_type_rich(self: Any, ctx: _click.Context) -> str | None:
+        label = shown(self, ctx=ctx)
+        return None if label is not None and label.removesuffix("...") in SAYS_NOTHING else label
+
+    display_type_rich.quiet = True  # type: ignore[attr-defined]
+    param_class.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_quiet_type_label(TyperOption)
+_quiet_type_label(TyperArgument)
+
+
 def _no_options() -> None:
     """The callback of the throw-away Typer `TcaiGroup.load` builds a command in."""
 
 
-class TcaiGroup(TyperGroup):
+class TcaiGroup(PointerGroup):
     """The root group: the error boundary, and the `LAZY` commands.
 
     Until a command is needed, `commands` holds a stand-in with its name and help, enough
@@ -177,8 +325,14 @@ class TcaiGroup(TyperGroup):
                 help=entry.help,
                 no_args_is_help=True,
                 rich_markup_mode=self.rich_markup_mode,
+                hidden=entry.hidden,
             )
-        return TyperCommand(name=name, help=entry.help, rich_markup_mode=self.rich_markup_mode)
+        return TyperCommand(
+            name=name,
+            help=entry.help,
+            rich_markup_mode=self.rich_markup_mode,
+            hidden=entry.hidden,
+        )
 
     def load(self, name: str) -> _click.Command:
         """The real command for `name`: its module imported, its click command built."""
@@ -191,9 +345,9 @@ class TcaiGroup(TyperGroup):
         )
         holder.callback()(_no_options)
         if entry.group:
-            holder.add_typer(target, name=name)
+            holder.add_typer(target, name=name, cls=PointerGroup, hidden=entry.hidden)
         else:
-            holder.command(name, help=entry.help)(target)
+            holder.command(name, help=entry.help, hidden=entry.hidden)(target)
         built = typer.main.get_command(holder)
         assert isinstance(built, TyperGroup)
         return built.commands[name]
@@ -212,6 +366,14 @@ class TcaiGroup(TyperGroup):
         finally:
             self._listing = False
 
+    def shell_complete(self, ctx: _click.Context, incomplete: str) -> list[Any]:
+        # So does offering them on Tab (docs/cli.md, "Shell completion").
+        self._listing = True
+        try:
+            return super().shell_complete(ctx, incomplete)
+        finally:
+            self._listing = False
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
@@ -223,6 +385,8 @@ class TcaiGroup(TyperGroup):
         except KeyboardInterrupt:
             output.info("interrupted")
             raise typer.Exit(130) from None
+        except BrokenPipeError:
+            raise  # `tcai … | head`: click's main quiets the pipe and exits 1
         except Exception as exc:
             if os.environ.get("TCAI_DEBUG") == "1":
                 raise
@@ -240,7 +404,7 @@ app = typer.Typer(
     help="Run AI chat assistants for local businesses: templates, clients, bots, the daemon.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion (docs/cli.md)
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

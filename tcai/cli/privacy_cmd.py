@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tcai.cli import output
+from tcai.cli import complete, output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt
 from tcai.errors import UsageError
@@ -30,7 +30,9 @@ PhoneOpt = Annotated[
 WorkspaceOpt = Annotated[
     str | None,
     typer.Option(
-        "--workspace", help="Only this client's records (default: every client's and global)."
+        "--workspace",
+        help="Only this client's records (default: every client's and global).",
+        autocompletion=complete.client_ids,
     ),
 ]
 

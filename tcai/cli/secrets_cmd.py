@@ -13,6 +13,13 @@ from tcai.cli.options import DryRunOpt, JsonOpt
 
 app = typer.Typer(help="Secrets: rotation.", no_args_is_help=True)
 
+RESTART_ADVICE = (
+    "restart the daemon so it uses the new secrets: `tcai serve`, "
+    "or `tcai demo` if it was serving the demo pages (`tcai serve` does not serve /demo/)"
+)
+"""The next step after a rotation. Both commands, since either may be the one running:
+only `tcai demo` serves /demo/ (docs/cli.md, "Advice that keeps its promise")."""
+
 
 @app.command("rotate")
 def rotate_command(
@@ -39,7 +46,7 @@ def rotate_command(
         "changed": list(plan.changed),
         "sessions_ended": ended,
         "dry_run": dry_run,
-        "next_step": "restart the daemon (tcai serve) to use the new secrets",
+        "next_step": "run again without --dry-run to rotate" if dry_run else RESTART_ADVICE,
     }
     if json_:
         output.emit_json(document)
@@ -55,4 +62,4 @@ def rotate_command(
         since = plan.previous_rotation
         output.warn(f"widget tokens signed before the previous rotation ({since}) stop working now")
     if not dry_run:
-        output.info("next: restart the daemon (tcai serve) so it uses the new secrets")
+        output.info(f"next: {RESTART_ADVICE}")

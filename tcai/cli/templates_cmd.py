@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tcai.cli import output
+from tcai.cli import complete, output
 from tcai.cli.context import state
 from tcai.cli.options import DryRunOpt, JsonOpt
 from tcai.errors import NotFound, UsageError
@@ -125,7 +125,9 @@ def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
 @app.command("show")
 def show(
     ctx: typer.Context,
-    template: Annotated[str, typer.Argument(help="Key or id, e.g. barber.")],
+    template: Annotated[
+        str, typer.Argument(help="Key or id, e.g. barber.", autocompletion=complete.template_ids)
+    ],
     json_: JsonOpt = False,
 ) -> None:
     """Show one stored template in full."""

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tcai.cli import output
+from tcai.cli import complete, output
 from tcai.cli.context import state
 from tcai.cli.options import JsonOpt
 from tcai.errors import UsageError
@@ -39,7 +39,10 @@ def users_create(
     ctx: typer.Context,
     email: Annotated[str, typer.Option("--email")],
     workspace: Annotated[
-        str | None, typer.Option("--workspace", "-w", help="Add as a member of it.")
+        str | None,
+        typer.Option(
+            "--workspace", "-w", help="Add as a member of it.", autocompletion=complete.client_ids
+        ),
     ] = None,
     role: Annotated[
         str | None, typer.Option("--role", help=f"In --workspace (default owner): {ROLES_HELP}")
@@ -95,7 +98,12 @@ def users_list(ctx: typer.Context, json_: JsonOpt = False) -> None:
 def users_invite(
     ctx: typer.Context,
     email: Annotated[str, typer.Option("--email")],
-    workspace: Annotated[str, typer.Option("--workspace", "-w", help="The workspace's slug.")],
+    workspace: Annotated[
+        str,
+        typer.Option(
+            "--workspace", "-w", help="The workspace's slug.", autocompletion=complete.client_ids
+        ),
+    ],
     role: Annotated[str, typer.Option("--role", help=ROLES_HELP)],
     ttl: Annotated[
         str, typer.Option("--ttl", help="How long the link works: 5m to 7d (default 72h).")
@@ -138,22 +146,41 @@ def users_invite(
 
 
 @users_app.command("passwd")
-def users_passwd(ctx: typer.Context, email: Annotated[str, typer.Argument()]) -> None:
+def users_passwd(
+    ctx: typer.Context, email: Annotated[str, typer.Argument()], json_: JsonOpt = False
+) -> None:
     """Set a new password; the account's sessions end."""
-    from tcai.access.users import change_password
+    from tcai.access.users import account_email, change_password
 
     cli = state(ctx)
     ended = change_password(cli.migrated_engine(), email, _password(True), actor=cli.actor)
-    output.result(f"✓ password changed; {ended} session(s) ended")
+    if json_:
+        output.emit_json(
+            {"email": account_email(email), "password_changed": True, "sessions_ended": ended}
+        )
+    else:
+        output.result(f"✓ password changed; {ended} session(s) ended")
 
 
 @users_app.command("unlock")
-def users_unlock(ctx: typer.Context, email: Annotated[str, typer.Argument()]) -> None:
+def users_unlock(
+    ctx: typer.Context, email: Annotated[str, typer.Argument()], json_: JsonOpt = False
+) -> None:
     """End a lockout after too many failed logins (the failure count starts again)."""
     from tcai.access.users import unlock
 
     cli = state(ctx)
     done = unlock(cli.migrated_engine(), email, actor=cli.actor)
+    if json_:
+        output.emit_json(
+            {
+                "email": done.email,
+                "was_locked": done.was_locked,
+                "locked_until": done.locked_until.isoformat() if done.locked_until else None,
+                "failed_logins_cleared": done.failed_count,
+            }
+        )
+        return
     cleared = f"; {done.failed_count} failed login(s) cleared" if done.failed_count else ""
     if done.was_locked and done.locked_until is not None:
         until = done.locked_until.strftime("%Y-%m-%d %H:%M UTC")
@@ -167,11 +194,17 @@ def users_disable(
     ctx: typer.Context,
     email: Annotated[str, typer.Argument()],
     enable: Annotated[bool, typer.Option("--enable", help="Re-enable instead.")] = False,
+    json_: JsonOpt = False,
 ) -> None:
     """Disable an account (its sessions end, its pending invitation is withdrawn) or
     re-enable it."""
-    from tcai.access.users import set_disabled
+    from tcai.access.users import account_email, set_disabled
 
     cli = state(ctx)
     ended = set_disabled(cli.migrated_engine(), email, not enable, actor=cli.actor)
+    if json_:
+        output.emit_json(
+            {"email": account_email(email), "disabled": not enable, "sessions_ended": ended}
+        )
+        return
     output.result("✓ enabled" if enable else f"✓ disabled; {ended} session(s) ended")

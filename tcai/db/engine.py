@@ -89,8 +89,12 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         raise DisconnectionError(f"pooled connection is dead: {exc}") from exc
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """A sync engine for `url` (already normalised by the settings)."""
+def make_engine(
+    url: str, *, echo: bool = False, connect_timeout: int = PG_CONNECT_TIMEOUT_S
+) -> Engine:
+    """A sync engine for `url` (already normalised by the settings). `connect_timeout`
+    bounds a PostgreSQL connect in seconds (libpq's minimum is 2; shell completion uses
+    it, docs/cli.md)."""
     if make_url(url).get_backend_name() == "sqlite":
         path = sqlite_path(url)
         if path is not None and not path.parent.is_dir():
@@ -116,7 +120,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         url,
         echo=echo,
         pool_timeout=5,
-        connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
+        connect_args={"connect_timeout": connect_timeout},
     )
     event.listen(engine, "checkin", _checked_in)
     event.listen(engine, "checkout", _ping_if_idle)

@@ -557,7 +557,7 @@ def _status_findings(
             Finding(
                 "not_live",
                 f"not serving real visitors yet: {state}",
-                f"tcai bot enable {bot} once the blockers are fixed"
+                f"tcai bots resume {bot} once the blockers are fixed"
                 if record.status != "active"
                 else "make the workspace active when the business goes live",
             )

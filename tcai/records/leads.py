@@ -5,14 +5,20 @@ Functions the portal calls take the workspace's id, so a lead of another workspa
 simply not found.
 
 CSV cells that a spreadsheet would read as a formula (starting with = + - @, a tab or a
-carriage return) are prefixed with an apostrophe. Importing the spool the chat engine
-writes when the database refused a turn is `tcai.chat.recovery`'s job.
+carriage return) are prefixed with an apostrophe, except the phone column: a stored E.164
+number is written in its international format (`+1 772-555-0142`), which spreadsheets read
+as text and CRMs read as a phone, with no apostrophe; `raw=True` writes every value as
+stored, unguarded, for machine consumers (docs/data-model.md, "Leads as CSV").
+
+Importing the spool the chat engine writes when the database refused a turn is
+`tcai.chat.recovery`'s job.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -185,13 +191,15 @@ def export_leads_csv(
     workspace_id: int,
     *,
     actor: str,
+    raw: bool = False,
     status: str | None = None,
     since: date | None = None,
     until: date | None = None,
     search: str | None = None,
 ) -> str:
-    """The workspace's leads (filtered like `find_leads`) as formula-safe CSV; the export
-    of personal data in bulk is audited with `actor` and the row count."""
+    """The workspace's leads (filtered like `find_leads`) as formula-safe CSV (`raw`: as
+    stored, see `to_csv`); the export of personal data in bulk is audited with `actor`
+    and the row count."""
     rows = find_leads(
         engine,
         workspace_id,
@@ -210,7 +218,7 @@ def export_leads_csv(
             workspace_id=workspace_id,
             after={"rows": len(rows), "status": status, "search": bool(search)},
         )
-    return to_csv(rows)
+    return to_csv(rows, raw=raw)
 
 
 def _lead_row(lead: Lead, bot_id: str | None) -> dict[str, Any]:
@@ -237,10 +245,56 @@ def safe_cell(value: Any) -> str:
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
-def to_csv(rows: Sequence[dict[str, Any]], *, bom: bool = False) -> str:
+def phone_cell(value: Any) -> str:
+    """A stored phone for a spreadsheet: E.164 in its international format, `+` then
+    the country code, a space, and the digits grouped by spaces or hyphens
+    (`+17725550142` → `+1 772-555-0142`, `+442079460958` → `+44 20 7946 0958`).
+
+    Written as bare E.164, a spreadsheet reads the cell as the number 17725550142 (the
+    `+` lost, shown as 1.77E+10); with the formula guard's apostrophe it keeps the
+    apostrophe as part of the text and a CRM imports it. The grouped form is neither a
+    number nor a well-formed formula, so it stays text (LibreOffice checked; Excel and
+    Google Sheets by their parsing rules: docs/data-model.md) and a CRM reads a phone.
+    It skips the guard only
+    because phonenumbers wrote it: `+`, digits, spaces and hyphens, so nothing a visitor
+    typed reaches the cell unguarded and, even evaluated, it calls no function and
+    names no cell. Anything that is not a possible number keeps the guard."""
+    import phonenumbers
+
+    text = "" if value is None else str(value)
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        return safe_cell(text)
+    if not phonenumbers.is_possible_number(number):
+        return safe_cell(text)
+    grouped = str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL))
+    return grouped if _GROUPED_PHONE.fullmatch(grouped) else safe_cell(text)
+
+
+_GROUPED_PHONE = re.compile(r"\+[1-9][0-9]{0,2} [0-9][0-9 -]*[0-9]")
+"""What `phone_cell` may write unguarded: a space right after the country code keeps
+a spreadsheet from reading it as a sum (`+1-772-555-0142` would be)."""
+
+
+def to_csv(rows: Sequence[dict[str, Any]], *, bom: bool = False, raw: bool = False) -> str:
+    """Leads as CSV, the header then one row each (`EXPORT_COLUMNS`).
+
+    By default for people and their spreadsheets: text cells formula-guarded
+    (`safe_cell`), phones grouped (`phone_cell`). `raw` is for machine consumers: every
+    value exactly as stored (`+17725550142`, a name starting with `=`), no guard; such
+    a file must not be opened in a spreadsheet."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
     for row in rows:
-        writer.writerow([safe_cell(row.get(column)) for column in EXPORT_COLUMNS])
+        writer.writerow([_cell(column, row.get(column), raw) for column in EXPORT_COLUMNS])
     return ("\ufeff" if bom else "") + buffer.getvalue()
+
+
+def _cell(column: str, value: Any, raw: bool) -> str:
+    if raw:
+        return "" if value is None else str(value)
+    if column == "phone" and value:
+        return phone_cell(value)
+    return safe_cell(value)

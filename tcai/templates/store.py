@@ -214,3 +214,24 @@ def template_summary(row: BotTemplate) -> dict[str, Any]:
         "content_hash": row.content_hash,
         "seeded_at": row.seeded_at.isoformat() if row.seeded_at else None,
     }
+
+
+def template_choices(
+    engine: Engine, prefix: str = "", *, limit: int = 200
+) -> list[tuple[str, str]]:
+    """Stored templates' keys (`barber`) and ids (`barber_template`) starting with
+    `prefix`, each with the template's name, for shell completion (docs/cli.md, "Shell
+    completion"): commands take either."""
+    query = (
+        select(BotTemplate.key, BotTemplate.template_id, BotTemplate.name, BotTemplate.is_active)
+        .order_by(BotTemplate.display_order, BotTemplate.template_id)  # type: ignore[arg-type]
+        .limit(limit)
+    )
+    found: dict[str, str] = {}
+    with session_scope(engine, read_only=True) as session:
+        for key, template_id, name, is_active in session.exec(query):
+            label = name if is_active else f"{name} (deactivated)"
+            for word in (key, template_id):
+                if word.startswith(prefix):
+                    found.setdefault(word, label)
+    return list(found.items())
