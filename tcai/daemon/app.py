@@ -29,6 +29,7 @@ from tcai.daemon.keys import (
     ENGINE,
     LIMITS,
     METRICS,
+    ORIGIN_REFUSALS,
     PROBE,
     SETTINGS,
 )
@@ -65,6 +66,7 @@ def create_app(
     app[METRICS] = Metrics()
     app[LIMITS] = limits = rate_limits or RateLimits.from_settings(settings)
     app[CLIENTS] = ClientAddresses(settings.trusted_proxies)
+    app[ORIGIN_REFUSALS] = {}
     db = engine or make_engine(settings.database_url or "")
     app[ENGINE] = db
     log_handlers = setup_logging(

@@ -35,7 +35,13 @@ from tcai.daemon.middlewares import (
     REQUEST_ID,
     error_response,
 )
-from tcai.daemon.origins import frame_ancestors, is_allowed, request_origin, self_origin
+from tcai.daemon.origins import (
+    frame_ancestors,
+    is_allowed,
+    log_refused_origin,
+    request_origin,
+    self_origin,
+)
 from tcai.daemon.portal.sites import demo_groups, site_view, theme_css
 from tcai.daemon.portal.web import render
 from tcai.daemon.ratelimit import Refusal
@@ -83,6 +89,7 @@ def _check_origin(request: web.Request, bot: CachedBot) -> str:
     origin = request_origin(request)
     own = self_origin(request)
     if not is_allowed(origin, bot.allowed_origins, request.app[SETTINGS], own):
+        log_refused_origin(request, bot.bot_id, origin)
         raise OriginNotAllowed("This website is not allowed to use this assistant.")
     assert origin is not None
     if origin != own:
@@ -213,6 +220,7 @@ async def widget_config(request: web.Request) -> web.Response:
             raise InvalidToken("this preview link is for another bot")
         origin = request_origin(request) or self_origin(request)
         if origin != self_origin(request):
+            log_refused_origin(request, bot_id, origin)
             raise OriginNotAllowed("Preview links work only on the preview page.")
     else:
         origin = _check_origin(request, bot)
@@ -244,6 +252,8 @@ async def preflight(request: web.Request) -> web.Response:
     else:
         allowed = is_allowed(origin, (), settings, own)
     if not allowed or origin is None:
+        if client_id and bot_id:
+            log_refused_origin(request, bot_id, origin)
         return error_response(
             request, 403, "origin_not_allowed", "This website is not allowed to use this assistant."
         )
@@ -286,6 +296,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
         if allowed and origin != self_origin(request):
             request[CORS_ORIGIN] = origin
     if not allowed:
+        log_refused_origin(request, bot_id, origin)
         raise OriginNotAllowed("This widget token was issued to another website.")
     ip = request[CLIENT]
     _refuse(request, await app[LIMITS].hit_address(ip, bot_id))

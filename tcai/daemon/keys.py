@@ -22,3 +22,6 @@ LIMITS = web.AppKey("limits", RateLimits)
 CLIENTS = web.AppKey("clients", ClientAddresses)
 DEMO = web.AppKey("demo", bool)
 PROBE = web.AppKey("probe", DatabaseProbe)
+ORIGIN_REFUSALS = web.AppKey("origin_refusals", dict)
+"""(bot id, origin) → when its last "widget origin refused" line was written
+(tcai/daemon/origins.py, `log_refused_origin`)."""
