@@ -18,7 +18,7 @@ and, where there is one, its ratio to a baseline:
 5. The daemon's resident memory (VmRSS, summed over its processes) at start and after
    --messages chat messages.
 6. CLI start-up: CPU seconds (user + sys of the child, from os.wait4) best of N for
-   `tcai --version`, `--help` and `bot disable`, with the top 5 imports by cumulative
+   `tcai --version`, `--help` and `bots pause`, with the top 5 imports by cumulative
    time from `python -X importtime`; and `templates seed`, `validate`, `smoke`, `sweep`
    as four processes on a fresh SQLite file (total wall and CPU).
 
@@ -39,7 +39,7 @@ same run cancels most of the machine's own speed. Wall-clock figures (sections 3
 are bounds a visitor sees; read them with the core note beside them.
 
 Only the CLI (`db upgrade`, `templates seed`, `clients create`, `serve --port`,
-`leads list --json`, `bot disable/enable`), `tcai.quality.stub_llm.StubLLM` and
+`leads list --json`, `bots pause/resume`), `tcai.quality.stub_llm.StubLLM` and
 `tcai.config.new_secret` are used, so an older checkout's venv can run this same file.
 Everything is printed, with ✓/✗ against its target; nothing is asserted. After each
 section the daemons' error log lines ($LOG_DIR/tcai.jsonl) and any contacts spooled
@@ -390,7 +390,7 @@ ROWS = [
     ("rss_after", "5. daemon RSS after the messages", "< 110 MB"),
     ("cli_version", "6. `tcai --version` CPU", "< 0.3 s"),
     ("cli_help", "6. `tcai --help` CPU", "< 0.3 s"),
-    ("cli_disable", "6. `tcai bot disable` CPU", "< 1 s"),
+    ("cli_disable", "6. `tcai bots pause` CPU", "< 1 s"),
     ("cli_templates", "6. templates seed+validate+smoke+sweep (SQLite)", "< 10 s"),
 ]
 
@@ -799,7 +799,7 @@ def section_cli(run: Run, templates: bool) -> None:
     commands = [
         ("cli_version", ["--version"], 0.3),
         ("cli_help", ["--help"], 0.3),
-        ("cli_disable", ["bot", "disable", BOT, "--reason", "bench"], 1.0),
+        ("cli_disable", ["bots", "pause", BOT, "--reason", "bench"], 1.0),
     ]
     for key, argv, target in commands:
         cpu, wall, problems = [], [], []
@@ -810,10 +810,10 @@ def section_cli(run: Run, templates: bool) -> None:
             if code != 0:
                 problems.append(f"exit {code}: {tail.strip()[-200:]}")
             if argv[0] == "bot":
-                tcai(env, "bot", "enable", BOT, check=False)
+                tcai(env, "bots", "resume", BOT, check=False)
         imports = top_imports(argv, env)
         if argv[0] == "bot":
-            tcai(env, "bot", "enable", BOT, check=False)
+            tcai(env, "bots", "resume", BOT, check=False)
         shown = " ".join(["tcai", *argv])
         note = f"; {problems[0]}" if problems else ""
         run.put(

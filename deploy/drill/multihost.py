@@ -8,7 +8,7 @@ receiver, and forwarders to this machine's PostgreSQL and Redis (which listen on
 127.0.0.1 only). Both daemons use one scratch PostgreSQL database and one Redis, and both
 run their outbox delivery worker. The drill shows, and fails (exit 1) unless:
 
-1. the kill switch (`tcai bot disable`, then `enable`) reaches both hosts within 2 s;
+1. the kill switch (`tcai bots pause`, then `resume`) reaches both hosts within 2 s;
 2. one rate limit across both: a visitor's 8 messages through the proxy, alternating
    hosts, get exactly CHAT_RATE_LIMIT (5) answers, not 5 per host;
 3. each lead is stored once: visitors through the proxy, plus the same person writing
@@ -235,9 +235,9 @@ async def widget_status(client: aiohttp.ClientSession, address: str, path: str) 
 
 
 async def kill_switch(env, client, bot: str, config_path: str) -> None:
-    for command, wanted in (("disable", "paused"), ("enable", "active")):
-        args = ["bot", command, bot] + (
-            ["--reason", "multi-host drill"] if command == "disable" else []
+    for command, wanted in (("pause", "paused"), ("resume", "active")):
+        args = ["bots", command, bot] + (
+            ["--reason", "multi-host drill"] if command == "pause" else []
         )
         tcai(env, *args)
         done = time.monotonic()
@@ -254,7 +254,7 @@ async def kill_switch(env, client, bot: str, config_path: str) -> None:
         times = ", ".join(f"{ns[-2:]} {seconds:.2f} s" for ns, seconds in sorted(reached.items()))
         check(
             len(reached) == len(HOSTS) and slowest <= 2.0,
-            f"kill switch `tcai bot {command}` reached both hosts within 2 s ({times})",
+            f"kill switch `tcai bots {command}` reached both hosts within 2 s ({times})",
         )
 
 
