@@ -44,7 +44,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from tcai.audit import list_audit, record_audit
-from tcai.bots.service import apply_assignments, bot_summary, setters
+from tcai.bots.service import apply_assignments, bot_summary, save_config, setters
 from tcai.bots.signal import raise_signal
 from tcai.db.engine import session_scope
 from tcai.db.models import LEAD_STATUSES, Bot, Conversation, Lead, Outbox, Usage, Workspace
@@ -245,16 +245,11 @@ def update_client(
                 changed.append("bot.name")
             if not changed:
                 continue
-            bot.config = after_doc
-            bot.config_version += 1
-            bot.updated_at = utcnow()
-            session.add(bot)
-            raise_signal(session, bot.bot_id)
-            record_audit(
+            save_config(
                 session,
+                bot,
+                after_doc,
                 actor=actor,
-                action="bot.update",
-                target=bot.bot_id,
                 workspace_id=workspace.id,
                 before={f"business.{k}": old.get(k) for k in checked if k in changed},
                 after={f"business.{k}": new.get(k) for k in checked if k in changed},

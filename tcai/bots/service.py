@@ -473,19 +473,15 @@ def change_bot(
             "config": BotConfig.model_validate(before_doc).public_dict(),
             "allowed_origins": list(bot.allowed_origins or []),
         }
-        bot.config = after_doc
         if origins is not None:
             bot.allowed_origins = origins
-        bot.config_version += 1
-        bot.updated_at = utcnow()
-        session.add(bot)
-        raise_signal(session, bot.bot_id)
-        record_audit(
+        save_config(
             session,
+            bot,
+            after_doc,
             actor=actor,
-            action="bot.update",
-            target=bot.bot_id,
             workspace_id=workspace.id,
+            reason=reason,
             before={k: _pick(before_view, k) for k in changed},
             after={
                 k: _pick(
@@ -497,9 +493,38 @@ def change_bot(
                 )
                 for k in changed
             },
-            reason=reason,
         )
         return BotChange(bot.bot_id, bot.config_version, tuple(changed))
+
+
+def save_config(
+    session: Session,
+    bot: Bot,
+    doc: Doc,
+    *,
+    actor: str,
+    workspace_id: int | None,
+    before: Doc,
+    after: Doc,
+    reason: str | None = None,
+) -> None:
+    """A bot's new config document as its next version, in the caller's transaction: the
+    version bumped, every daemon signalled, the change audited (one path for every edit)."""
+    bot.config = doc
+    bot.config_version += 1
+    bot.updated_at = utcnow()
+    session.add(bot)
+    raise_signal(session, bot.bot_id)
+    record_audit(
+        session,
+        actor=actor,
+        action="bot.update",
+        target=bot.bot_id,
+        workspace_id=workspace_id,
+        before=before,
+        after=after,
+        reason=reason,
+    )
 
 
 def _pick(view: Doc, path: str) -> Any:
