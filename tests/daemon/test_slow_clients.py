@@ -32,7 +32,7 @@ import pytest
 from tcai.config import new_secret
 from tcai.db.models import SystemLog
 from tests.conftest import Database, provision
-from tests.helpers import ALLOWED, CHAT_PATH, CONFIG_PATH, count
+from tests.helpers import ALLOWED, CHAT_PATH, CONFIG_PATH, count, require
 
 FD_LIMIT = 1024
 ATTACKERS = 1100
@@ -238,8 +238,10 @@ class Attack:
 
 def test_1100_partial_header_connections_under_a_1024_fd_limit(daemon_env) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and hard < ATTACKERS + 200:
-        pytest.skip(f"this process may open at most {hard} files; the test needs {ATTACKERS + 200}")
+    require(
+        hard == resource.RLIM_INFINITY or hard >= ATTACKERS + 200,
+        f"this process may open at most {hard} files; the test needs {ATTACKERS + 200}",
+    )
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     sources = [f"127.0.0.{2 + index}" for index in range(20)]  # 55 each, under the cap of 64
     attack: Attack | None = None
